@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
+
+let package = Package(
+    name: "Gantry",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gantry", targets: ["gantry"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+    ],
+    targets: [
+        // Pure logic: no NIO.
+        .target(name: "NginxConfig", swiftSettings: strict),
+        .target(name: "Balancer", swiftSettings: strict),
+        .target(name: "CPython", swiftSettings: strict),
+        .target(name: "Supervisor", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // Networking.
+        .target(name: "HTTPFront", dependencies: [
+            "NginxConfig",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Atomics", package: "swift-atomics"),
+        ], swiftSettings: strict),
+        .target(name: "ReverseProxy", dependencies: [
+            "NginxConfig", "Balancer",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .target(name: "WSGI", dependencies: [
+            "CPython",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "gantry", dependencies: [
+            "NginxConfig", "HTTPFront", "ReverseProxy", "WSGI", "Supervisor",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "NginxConfigTests", dependencies: ["NginxConfig"]),
+        .testTarget(name: "BalancerTests", dependencies: ["Balancer"]),
+        .testTarget(name: "WSGITests", dependencies: ["WSGI", "CPython"]),
+        .testTarget(name: "HTTPFrontTests", dependencies: ["HTTPFront", "NginxConfig"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

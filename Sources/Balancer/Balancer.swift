@@ -1,0 +1,2 @@
+// Balancer module: see docs/architecture.md.
+enum BalancerModule {}

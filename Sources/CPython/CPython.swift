@@ -1,0 +1,2 @@
+// CPython module: see docs/architecture.md.
+enum CPythonModule {}

@@ -1,0 +1,3 @@
+// HTTPFront module: see docs/architecture.md.
+import NIOCore
+enum HTTPFrontModule {}

@@ -1,0 +1,176 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads a config file into a directive tree, expanding `include` in place.
+///
+/// Relative `include` paths are looked up next to the including file first,
+/// then in the configuration prefix (the main file's directory), which is
+/// where nginx looks; so both Gantry-style layouts and Debian's
+/// `/etc/nginx` tree work. See nginx-compat/directives.md.
+public struct ConfigParser: Sendable {
+    /// nginx's `conf_prefix`: the directory of the main configuration file.
+    public var configurationPrefix: String
+    /// Files the bundled defaults answer for when no such file exists on disk (e.g. `mime.types`).
+    public var builtinFiles: [String: String]
+    public var maximumIncludeDepth = 32
+
+    public init(configurationPrefix: String, builtinFiles: [String: String] = [:]) {
+        self.configurationPrefix = configurationPrefix
+        self.builtinFiles = builtinFiles
+    }
+
+    /// Parses the main configuration file.
+    public func parse(file path: String) throws(ConfigError) -> [Directive] {
+        let text = try Self.read(path, from: nil)
+        return try parse(text: text, file: path, depth: 0)
+    }
+
+    /// Parses directives given as text, e.g. `-g "daemon off;"` (named `command line`, as nginx does).
+    public func parse(text: String, file: String) throws(ConfigError) -> [Directive] {
+        try parse(text: text, file: file, depth: 0)
+    }
+
+    private func parse(text: String, file: String, depth: Int) throws(ConfigError) -> [Directive] {
+        var lexer = Lexer(bytes: Array(text.utf8), file: file)
+        if file == SourceLocation.commandLine.file {
+            lexer = Lexer(bytes: Array(text.utf8), file: file, firstLine: 0)
+        }
+        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth)
+    }
+
+    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int) throws(ConfigError) -> [Directive] {
+        var directives: [Directive] = []
+        while true {
+            switch try lexer.next() {
+            case .endOfFile(let line):
+                if insideBlock {
+                    throw ConfigError("unexpected end of file, expecting \"}\"", at: location(file, line))
+                }
+                return directives
+            case .blockEnd(let line):
+                if !insideBlock {
+                    throw ConfigError("unexpected \"}\"", at: location(file, line))
+                }
+                return directives
+            case .directive(let words, let opensBlock, let line):
+                let here = location(file, line)
+                let name = words[0].value
+                let arguments = Array(words.dropFirst())
+                if name == "include" && !opensBlock {
+                    directives += try expandInclude(arguments, at: here, depth: depth)
+                    continue
+                }
+                var directive = Directive(name: name, arguments: arguments, location: here)
+                if opensBlock {
+                    directive.block = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth)
+                }
+                directives.append(directive)
+            }
+        }
+    }
+
+    private func location(_ file: String, _ line: Int) -> SourceLocation {
+        SourceLocation(file: file, line: line)
+    }
+
+    private func expandInclude(_ arguments: [ConfigArgument], at here: SourceLocation, depth: Int) throws(ConfigError) -> [Directive] {
+        guard arguments.count == 1 else {
+            throw ConfigError("invalid number of arguments in \"include\" directive", at: here)
+        }
+        guard depth < maximumIncludeDepth else {
+            throw ConfigError("include nesting is deeper than \(maximumIncludeDepth) levels (an include loop?)", at: here)
+        }
+        let pattern = arguments[0].value
+        var result: [Directive] = []
+        for path in try resolveInclude(pattern, includedFrom: here) {
+            let text: String
+            if let builtin = builtinFiles[pattern], !Self.exists(path) {
+                text = builtin
+            } else {
+                text = try Self.read(path, from: here)
+            }
+            result += try parse(text: text, file: path, depth: depth + 1)
+        }
+        return result
+    }
+
+    /// The files an `include` names: a glob may match nothing (as in nginx); a plain path must exist.
+    func resolveInclude(_ pattern: String, includedFrom here: SourceLocation) throws(ConfigError) -> [String] {
+        let candidates: [String]
+        if pattern.hasPrefix("/") {
+            candidates = [pattern]
+        } else {
+            let beside = Self.directory(of: here.file)
+            let prefix = configurationPrefix
+            candidates = beside == prefix || here.line == 0
+                ? [Self.join(prefix, pattern)]
+                : [Self.join(beside, pattern), Self.join(prefix, pattern)]
+        }
+        let isGlob = pattern.contains(where: { "*?[".contains($0) })
+        if isGlob {
+            for candidate in candidates {
+                let matches = Self.glob(candidate)
+                if !matches.isEmpty { return matches }
+            }
+            return []
+        }
+        for candidate in candidates where Self.exists(candidate) {
+            return [candidate]
+        }
+        if builtinFiles[pattern] != nil { return [candidates.last!] }
+        // Report the path nginx would have opened.
+        return [candidates.last!]
+    }
+
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        if slash == path.startIndex { return "/" }
+        return String(path[..<slash])
+    }
+
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        var paths: [String] = []
+        for i in 0..<Int(result.gl_pathc) {
+            if let p = result.gl_pathv[i] { paths.append(String(cString: p)) }
+        }
+        return paths.sorted()
+    }
+
+    /// Reads a whole file; errors read as nginx's: `open() "PATH" failed (2: No such file or directory)`.
+    static func read(_ path: String, from here: SourceLocation?) throws(ConfigError) -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            throw ConfigError("open() \"\(path)\" failed (\(code): \(String(cString: strerror(code))))", at: here)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let code = errno
+                throw ConfigError("read() \"\(path)\" failed (\(code): \(String(cString: strerror(code))))", at: here)
+            }
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,3 @@
+// ReverseProxy module: see docs/architecture.md.
+import NIOCore
+enum ReverseProxyModule {}

@@ -1,0 +1,2 @@
+// Supervisor module: see docs/architecture.md.
+enum SupervisorModule {}

@@ -1,0 +1,3 @@
+// WSGI module: see docs/architecture.md.
+import NIOCore
+enum WSGIModule {}

@@ -1,0 +1,6 @@
+import Testing
+@testable import Balancer
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

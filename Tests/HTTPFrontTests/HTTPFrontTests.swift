@@ -1,0 +1,6 @@
+import Testing
+@testable import HTTPFront
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import WSGI
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}
