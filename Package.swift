@@ -35,7 +35,7 @@ let package = Package(
             .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: strict),
         .target(name: "ReverseProxy", dependencies: [
-            "NginxConfig", "Balancer",
+            "NginxConfig", "Balancer", "HTTPFront",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -58,6 +58,8 @@ let package = Package(
         .testTarget(name: "BalancerTests", dependencies: ["Balancer"]),
         .testTarget(name: "WSGITests", dependencies: ["WSGI", "CPython"]),
         .testTarget(name: "HTTPFrontTests", dependencies: ["HTTPFront", "NginxConfig"]),
+        .testTarget(name: "ReverseProxyTests", dependencies: ["ReverseProxy", "Balancer"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
     ],
     swiftLanguageModes: [.v6]
 )

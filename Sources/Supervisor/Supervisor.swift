@@ -1,2 +1,0 @@
-// Supervisor module: see docs/architecture.md.
-enum SupervisorModule {}

@@ -1,0 +1,6 @@
+import Testing
+@testable import ReverseProxy
+
+@Test func moduleLinks() {
+    #expect(Bool(true))
+}
