@@ -6,7 +6,7 @@ struct GantryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gantry",
         abstract: "nginx-compatible front and supervised WSGI app servers from one config file.",
-        subcommands: [WSGICommand.self]
+        subcommands: [WSGICommand.self, ServeCommand.self, WorkerCommand.self]
     )
 
     @Option(name: .customShort("c"), help: "Configuration file.")
