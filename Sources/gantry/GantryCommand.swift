@@ -16,9 +16,8 @@ struct GantryCommand: ParsableCommand {
     var test = false
 
     func run() throws {
-        let parser = ConfigParser(configurationPrefix: ConfigParser.directory(of: configFile))
         do {
-            _ = try parser.parse(file: configFile)
+            _ = try ConfigurationLoader(configFile: configFile).load()
             print("gantry: the configuration file \(configFile) syntax is ok")
             print("gantry: configuration file \(configFile) test is successful")
         } catch {

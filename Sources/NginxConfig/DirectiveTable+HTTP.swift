@@ -1,0 +1,262 @@
+// nginx's HTTP modules other than proxy and upstream: core, index, autoindex, log, headers,
+// gzip, gzip_static, rewrite, access, auth, limits, map/geo, ssl, and the other gateways.
+
+private let httpOnly = DirectiveContexts.http
+private let hs = DirectiveContexts.httpServer
+private let hsl = DirectiveContexts.httpServerLocation
+private let hslIf: DirectiveContexts = [.http, .server, .location, .locationIf]
+private let sl = DirectiveContexts.serverLocation
+private let loc = DirectiveContexts.location
+private let rewrite = DirectiveContexts.rewriteContexts
+private let hslLimit: DirectiveContexts = [.http, .server, .location, .limitExcept]
+private let ssl = DirectiveStatus.partial("Gantry serves no TLS: accepted with a warning that it has no effect while no `listen` has `ssl`")
+
+extension DirectiveTable {
+    static let http: [DirectiveSpec] = httpCore + httpModules + httpSSL + httpGateways
+
+    static let httpCore: [DirectiveSpec] = [
+        .init("server", httpOnly, [.block, .noArgs], .supported),
+        .init("listen", [.server], .oneOrMore, .supported, repeatable: true,
+              note: "`addr:port`, `[::]:port`, `*:port`, port alone, `unix:PATH`, `default_server`, `backlog=`, `reuseport`, `ipv6only=`, `rcvbuf=`, `sndbuf=`, `so_keepalive=`, `deferred`, `bind`, `fastopen=`. Host names are resolved through /etc/hosts only (nginx: DNS too). `ssl`, `http2`, `quic`, `proxy_protocol` are refused."),
+        .init("server_name", [.server], .oneOrMore, .supported, repeatable: true,
+              note: "Regexes use Swift's regex engine; PCRE-only syntax is refused at load time."),
+        .init("location", sl, [.block, .take12], .supported),
+        .init("variables_hash_max_size", httpOnly, .take1, .accepted, value: .number),
+        .init("variables_hash_bucket_size", httpOnly, .take1, .accepted, value: .number),
+        .init("server_names_hash_max_size", httpOnly, .take1, .accepted, value: .number),
+        .init("server_names_hash_bucket_size", httpOnly, .take1, .accepted, value: .number),
+        .init("types_hash_max_size", hsl, .take1, .accepted, value: .number),
+        .init("types_hash_bucket_size", hsl, .take1, .accepted, value: .number),
+        .init("connection_pool_size", hs, .take1, .accepted, value: .size),
+        .init("request_pool_size", hs, .take1, .accepted, value: .size),
+        .init("client_header_timeout", hs, .take1, .supported, value: .milliseconds),
+        .init("client_header_buffer_size", hs, .take1, .accepted, value: .size),
+        .init("large_client_header_buffers", hs, .take2, .supported),
+        .init("ignore_invalid_headers", hs, .flag, .unsupported, value: .flag),
+        .init("merge_slashes", hs, .flag, .unsupported, value: .flag),
+        .init("underscores_in_headers", hs, .flag, .unsupported, value: .flag),
+        .init("types", hsl, [.block, .noArgs], .supported),
+        .init("default_type", hsl, .take1, .supported),
+        .init("root", hslIf, .take1, .supported),
+        .init("alias", loc, .take1, .supported),
+        .init("limit_except", loc, [.block, .oneOrMore], .unsupported, repeatable: false),
+        .init("client_max_body_size", hslIf, .take1, .supported, value: .offset),
+        .init("client_body_buffer_size", hsl, .take1, .accepted, value: .size),
+        .init("client_body_timeout", hsl, .take1, .unsupported, value: .milliseconds),
+        .init("client_body_temp_path", hsl, .take1234, .accepted),
+        .init("client_body_in_file_only", hsl, .take1, .unsupported),
+        .init("client_body_in_single_buffer", hsl, .flag, .accepted, value: .flag),
+        .init("sendfile", hslIf, .flag, .supported, value: .flag),
+        .init("sendfile_max_chunk", hsl, .take1, .accepted, value: .size),
+        .init("subrequest_output_buffer_size", hsl, .take1, .accepted, value: .size),
+        .init("aio", hsl, .take1, .accepted),
+        .init("aio_write", hsl, .flag, .accepted, value: .flag),
+        .init("read_ahead", hsl, .take1, .accepted, value: .size),
+        .init("directio", hsl, .take1, .accepted),
+        .init("directio_alignment", hsl, .take1, .accepted, value: .offset),
+        .init("tcp_nopush", hsl, .flag, .accepted, value: .flag),
+        .init("tcp_nodelay", hsl, .flag, .accepted, value: .flag),
+        .init("send_timeout", hsl, .take1, .supported, value: .milliseconds),
+        .init("send_lowat", hsl, .take1, .accepted, value: .size),
+        .init("postpone_output", hsl, .take1, .accepted, value: .size),
+        .init("limit_rate", hslIf, .take1, .unsupported),
+        .init("limit_rate_after", hslIf, .take1, .unsupported),
+        .init("keepalive_time", hsl, .take1, .unsupported, value: .milliseconds),
+        .init("keepalive_timeout", hsl, .take12, .supported),
+        .init("keepalive_requests", hsl, .take1, .supported, value: .number),
+        .init("keepalive_disable", hsl, .take12, .unsupported),
+        .init("satisfy", hsl, .take1, .unsupported),
+        .init("auth_delay", hsl, .take1, .unsupported),
+        .init("internal", loc, .noArgs, .unsupported),
+        .init("lingering_close", hsl, .take1, .accepted),
+        .init("lingering_time", hsl, .take1, .accepted, value: .milliseconds),
+        .init("lingering_timeout", hsl, .take1, .accepted, value: .milliseconds),
+        .init("reset_timedout_connection", hsl, .flag, .accepted, value: .flag),
+        .init("absolute_redirect", hsl, .flag, .unsupported, value: .flag),
+        .init("server_name_in_redirect", hsl, .flag, .unsupported, value: .flag),
+        .init("port_in_redirect", hsl, .flag, .unsupported, value: .flag),
+        .init("msie_padding", hsl, .flag, .unsupported, value: .flag),
+        .init("msie_refresh", hsl, .flag, .unsupported, value: .flag),
+        .init("log_not_found", hsl, .flag, .accepted, value: .flag),
+        .init("log_subrequest", hsl, .flag, .accepted, value: .flag),
+        .init("recursive_error_pages", hsl, .flag, .unsupported, value: .flag),
+        .init("server_tokens", hsl, .take1, .supported),
+        .init("if_modified_since", hsl, .take1, .unsupported),
+        .init("max_ranges", hsl, .take1, .unsupported, value: .number),
+        .init("chunked_transfer_encoding", hsl, .flag, .unsupported, value: .flag),
+        .init("etag", hsl, .flag, .unsupported, value: .flag),
+        .init("error_page", hslIf, .twoOrMore, .supported, repeatable: true),
+        .init("post_action", hslIf, .take1, .unsupported),
+        .init("open_file_cache", hsl, .take12, .accepted),
+        .init("open_file_cache_valid", hsl, .take1, .accepted, value: .seconds),
+        .init("open_file_cache_min_uses", hsl, .take1, .accepted, value: .number),
+        .init("open_file_cache_errors", hsl, .flag, .accepted, value: .flag),
+        .init("open_file_cache_events", hsl, .flag, .accepted, value: .flag),
+        .init("resolver", hsl, .oneOrMore, .unsupported),
+        .init("resolver_timeout", hsl, .take1, .unsupported, value: .milliseconds),
+        .init("disable_symlinks", hsl, .take12, .supported),
+        .init("try_files", sl, .twoOrMore, .supported),
+        .init("output_buffers", hsl, .take2, .accepted),
+        .init("gzip_vary", hsl, .flag, .supported, value: .flag),
+        .init("gzip_http_version", hsl, .take1, .unsupported),
+        .init("gzip_proxied", hsl, .oneOrMore, .unsupported),
+        .init("gzip_disable", hsl, .oneOrMore, .unsupported),
+        .init("http2_push", hsl, .take1, .unsupported),
+        .init("http2_max_concurrent_streams", hs, .take1, .unsupported),
+    ]
+
+    static let httpModules: [DirectiveSpec] = [
+        // index, autoindex, random_index, static
+        .init("index", hsl, .oneOrMore, .supported, repeatable: true),
+        .init("autoindex", hsl, .flag, .partial("only `autoindex off`: a directory without an index file is 403; `on` is refused"), value: .flag),
+        .init("autoindex_exact_size", hsl, .flag, .unsupported, value: .flag),
+        .init("autoindex_format", hsl, .take1, .unsupported),
+        .init("autoindex_localtime", hsl, .flag, .unsupported, value: .flag),
+        .init("random_index", loc, .flag, .unsupported, value: .flag),
+        // log
+        .init("log_format", httpOnly, .twoOrMore, .supported, repeatable: true),
+        .init("access_log", [.http, .server, .location, .locationIf, .limitExcept], .oneOrMore, .supported, repeatable: true),
+        .init("open_log_file_cache", hsl, .take1234, .accepted),
+        // headers
+        .init("add_header", hslIf, .take23, .supported, repeatable: true),
+        .init("add_trailer", hslIf, .take23, .unsupported, repeatable: true),
+        .init("expires", hslIf, .take12, .supported),
+        // gzip, gzip_static, gunzip
+        .init("gzip", hslIf, .flag, .supported, value: .flag),
+        .init("gzip_types", hsl, .oneOrMore, .supported),
+        .init("gzip_comp_level", hsl, .take1, .supported, value: .number),
+        .init("gzip_min_length", hsl, .take1, .supported, value: .offset),
+        .init("gzip_buffers", hsl, .take2, .accepted),
+        .init("gzip_window", hsl, .take1, .accepted, value: .size),
+        .init("gzip_hash", hsl, .take1, .accepted, value: .size),
+        .init("gzip_no_buffer", hsl, .flag, .accepted, value: .flag),
+        .init("gzip_static", hsl, .take1, .supported),
+        .init("gunzip", hsl, .flag, .unsupported, value: .flag),
+        .init("gunzip_buffers", hsl, .take2, .unsupported),
+        // rewrite
+        .init("return", rewrite, .take12, .supported, repeatable: true),
+        .init("rewrite", rewrite, .take23, .unsupported, repeatable: true),
+        .init("break", rewrite, .noArgs, .unsupported, repeatable: true),
+        .init("if", sl, [.block, .oneOrMore], .unsupported),
+        .init("set", rewrite, .take2, .unsupported, repeatable: true),
+        .init("rewrite_log", [.http, .server, .serverIf, .location, .locationIf], .flag, .unsupported, value: .flag),
+        .init("uninitialized_variable_warn", [.http, .server, .serverIf, .location, .locationIf], .flag, .accepted, value: .flag),
+        // access, auth
+        .init("allow", hslLimit, .take1, .unsupported, repeatable: true),
+        .init("deny", hslLimit, .take1, .unsupported, repeatable: true),
+        .init("auth_basic", hslLimit, .take1, .unsupported),
+        .init("auth_basic_user_file", hslLimit, .take1, .unsupported),
+        .init("auth_request", hsl, .take1, .unsupported),
+        .init("auth_request_set", hsl, .take2, .unsupported, repeatable: true),
+        // limit_req, limit_conn
+        .init("limit_req_zone", httpOnly, [.take3, .take4], .unsupported, repeatable: true),
+        .init("limit_req", hsl, .take123, .unsupported, repeatable: true),
+        .init("limit_req_status", hsl, .take1, .unsupported),
+        .init("limit_req_log_level", hsl, .take1, .unsupported),
+        .init("limit_req_dry_run", hsl, .flag, .unsupported, value: .flag),
+        .init("limit_conn_zone", httpOnly, .take2, .unsupported, repeatable: true),
+        .init("limit_conn", hsl, .take2, .unsupported, repeatable: true),
+        .init("limit_conn_status", hsl, .take1, .unsupported),
+        .init("limit_conn_log_level", hsl, .take1, .unsupported),
+        .init("limit_conn_dry_run", hsl, .flag, .unsupported, value: .flag),
+        // map, geo, split_clients
+        .init("map", httpOnly, [.block, .take2], .unsupported),
+        .init("map_hash_max_size", httpOnly, .take1, .accepted, value: .number),
+        .init("map_hash_bucket_size", httpOnly, .take1, .accepted, value: .number),
+        .init("geo", httpOnly, [.block, .take12], .unsupported),
+        .init("split_clients", httpOnly, [.block, .take2], .unsupported),
+        // charset, realip, sub, ssi, addition, misc
+        .init("charset", hslIf, .take1, .unsupported),
+        .init("source_charset", hslIf, .take1, .unsupported),
+        .init("override_charset", hslIf, .flag, .unsupported, value: .flag),
+        .init("charset_types", hsl, .oneOrMore, .unsupported),
+        .init("charset_map", httpOnly, [.block, .take2], .unsupported),
+        .init("set_real_ip_from", hsl, .take1, .unsupported, repeatable: true),
+        .init("real_ip_header", hsl, .take1, .unsupported),
+        .init("real_ip_recursive", hsl, .flag, .unsupported, value: .flag),
+        .init("sub_filter", hsl, .take2, .unsupported, repeatable: true),
+        .init("sub_filter_once", hsl, .flag, .unsupported, value: .flag),
+        .init("sub_filter_types", hsl, .oneOrMore, .unsupported),
+        .init("ssi", hslIf, .flag, .unsupported, value: .flag),
+        .init("add_before_body", hsl, .take1, .unsupported),
+        .init("add_after_body", hsl, .take1, .unsupported),
+        .init("stub_status", sl, [.noArgs, .take1], .unsupported),
+        .init("valid_referers", sl, .oneOrMore, .unsupported),
+        .init("secure_link", hsl, .take1, .unsupported),
+        .init("secure_link_md5", hsl, .take1, .unsupported),
+        .init("secure_link_secret", loc, .take1, .unsupported),
+        .init("empty_gif", loc, .noArgs, .unsupported),
+        .init("mp4", loc, .noArgs, .unsupported),
+        .init("flv", loc, .noArgs, .unsupported),
+        .init("dav_methods", hsl, .oneOrMore, .unsupported),
+        .init("create_full_put_path", hsl, .flag, .unsupported, value: .flag),
+        .init("slice", hsl, .take1, .unsupported),
+        .init("mirror", hsl, .take1, .unsupported, repeatable: true),
+        .init("userid", hsl, .take1, .unsupported),
+    ]
+
+    static let httpSSL: [DirectiveSpec] = [
+        .init("ssl", hs, .flag, .unsupported, value: .flag),
+        .init("ssl_certificate", hs, .take1, ssl, repeatable: true),
+        .init("ssl_certificate_key", hs, .take1, ssl, repeatable: true),
+        .init("ssl_password_file", hs, .take1, ssl),
+        .init("ssl_dhparam", hs, .take1, ssl),
+        .init("ssl_ecdh_curve", hs, .take1, ssl),
+        .init("ssl_protocols", hs, .oneOrMore, ssl),
+        .init("ssl_ciphers", hs, .take1, ssl),
+        .init("ssl_buffer_size", hs, .take1, ssl, value: .size),
+        .init("ssl_verify_client", hs, .take1, ssl),
+        .init("ssl_verify_depth", hs, .take1, ssl, value: .number),
+        .init("ssl_client_certificate", hs, .take1, ssl),
+        .init("ssl_trusted_certificate", hs, .take1, ssl),
+        .init("ssl_prefer_server_ciphers", hs, .flag, ssl, value: .flag),
+        .init("ssl_session_cache", hs, .take12, ssl),
+        .init("ssl_session_tickets", hs, .flag, ssl, value: .flag),
+        .init("ssl_session_ticket_key", hs, .take1, ssl, repeatable: true),
+        .init("ssl_session_timeout", hs, .take1, ssl, value: .seconds),
+        .init("ssl_crl", hs, .take1, ssl),
+        .init("ssl_ocsp", hs, .flag, ssl),
+        .init("ssl_ocsp_cache", hs, .take1, ssl),
+        .init("ssl_ocsp_responder", hs, .take1, ssl),
+        .init("ssl_stapling", hs, .flag, ssl, value: .flag),
+        .init("ssl_stapling_file", hs, .take1, ssl),
+        .init("ssl_stapling_responder", hs, .take1, ssl),
+        .init("ssl_stapling_verify", hs, .flag, ssl, value: .flag),
+        .init("ssl_early_data", hs, .flag, ssl, value: .flag),
+        .init("ssl_conf_command", hs, .take2, ssl, repeatable: true),
+        .init("ssl_reject_handshake", hs, .flag, ssl, value: .flag),
+    ]
+
+    /// The other gateways: Gantry speaks HTTP to its upstreams and runs WSGI itself.
+    static let httpGateways: [DirectiveSpec] = {
+        let gateways = ["fastcgi", "uwsgi", "scgi", "grpc"]
+        let common: [(String, DirectiveArity, Bool)] = [
+            ("pass", .take1, false), ("param", .take23, true), ("read_timeout", .take1, false),
+            ("send_timeout", .take1, false), ("connect_timeout", .take1, false), ("buffers", .take2, false),
+            ("buffer_size", .take1, false), ("buffering", .flag, false), ("intercept_errors", .flag, false),
+            ("next_upstream", .oneOrMore, false), ("hide_header", .take1, true), ("pass_header", .take1, true),
+            ("ignore_headers", .oneOrMore, false), ("cache", .take1, false), ("cache_valid", .oneOrMore, true),
+            ("cache_key", .take1, false), ("temp_path", .take1234, false), ("pass_request_headers", .flag, false),
+            ("pass_request_body", .flag, false),
+        ]
+        var rows: [DirectiveSpec] = []
+        for gateway in gateways {
+            for (suffix, arity, repeatable) in common {
+                if gateway == "grpc" && ["param", "cache", "cache_valid", "cache_key", "temp_path", "buffering", "pass_request_headers", "pass_request_body"].contains(suffix) { continue }
+                let contexts: DirectiveContexts = suffix == "pass" ? [.location, .locationIf] : hsl
+                rows.append(.init("\(gateway)_\(suffix)", contexts, arity, .unsupported, repeatable: repeatable))
+            }
+        }
+        rows += [
+            .init("fastcgi_index", hsl, .take1, .unsupported),
+            .init("fastcgi_split_path_info", loc, .take1, .unsupported),
+            .init("fastcgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
+            .init("uwsgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
+            .init("scgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
+            .init("uwsgi_modifier1", hsl, .take1, .unsupported),
+            .init("grpc_set_header", hsl, .take2, .unsupported, repeatable: true),
+            .init("memcached_pass", [.location, .locationIf], .take1, .unsupported),
+        ]
+        return rows
+    }()
+}
