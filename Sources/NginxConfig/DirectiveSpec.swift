@@ -136,6 +136,8 @@ public enum DirectiveValueKind: Sendable, Hashable {
 
 /// One row of the directive table: nginx's `ngx_command_t` plus Gantry's status.
 public struct DirectiveSpec: Sendable, Hashable {
+    /// nginx's module name without `ngx_`/`_module` (`http_proxy`), or Gantry's own (`gantry_app_pool`).
+    public var module: String
     public var name: String
     public var contexts: DirectiveContexts
     public var arity: DirectiveArity
@@ -146,8 +148,9 @@ public struct DirectiveSpec: Sendable, Hashable {
     /// Differences from nginx, for the matrix.
     public var note: String?
 
-    public init(_ name: String, _ contexts: DirectiveContexts, _ arity: DirectiveArity, _ status: DirectiveStatus,
+    public init(module: String, _ name: String, _ contexts: DirectiveContexts, _ arity: DirectiveArity, _ status: DirectiveStatus,
                 repeatable: Bool? = nil, value: DirectiveValueKind = .custom, note: String? = nil) {
+        self.module = module
         self.name = name
         self.contexts = contexts
         self.arity = arity

@@ -16,6 +16,8 @@ public struct Configuration: Sendable {
     public var files: [ConfigFile]
     /// Remarks to print as `[warn]` lines (directives that have no effect in Gantry, …).
     public var warnings: [ConfigWarning]
+    /// nginx's `-e`: the error log to use until the configuration's `error_log` is open (`stderr` allowed).
+    public var commandLineErrorLog: String?
 
     public init(main: ConfigScope, directives: [Directive], http: HTTPBlock?,
                 prefix: String = "/", configFile: String = "", files: [ConfigFile] = [], warnings: [ConfigWarning] = []) {
