@@ -57,10 +57,10 @@ public struct ConfigParser: Sendable {
             files.append(ConfigFile(path: file, text: text))
         }
         var lexer = Lexer(bytes: Array(text.utf8), file: file, firstLine: isCommandLine ? 0 : 1)
-        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth, files: &files)
+        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth, files: &files).directives
     }
 
-    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
+    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> (directives: [Directive], endLine: Int) {
         var directives: [Directive] = []
         while true {
             switch try lexer.next() {
@@ -68,12 +68,12 @@ public struct ConfigParser: Sendable {
                 if insideBlock {
                     throw ConfigError("unexpected end of file, expecting \"}\"", at: location(file, line))
                 }
-                return directives
+                return (directives, line)
             case .blockEnd(let line):
                 if !insideBlock {
                     throw ConfigError("unexpected \"}\"", at: location(file, line))
                 }
-                return directives
+                return (directives, line)
             case .directive(let words, let opensBlock, let line):
                 let here = location(file, line)
                 let name = words[0].value
@@ -83,8 +83,13 @@ public struct ConfigParser: Sendable {
                     continue
                 }
                 var directive = Directive(name: name, arguments: arguments, location: here)
+                if opensBlock && file == SourceLocation.commandLine.file {
+                    throw ConfigError("block directives are not supported in -g option", at: here)
+                }
                 if opensBlock {
-                    directive.block = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth, files: &files)
+                    let inner = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth, files: &files)
+                    directive.block = inner.directives
+                    directive.blockEndLine = inner.endLine
                 }
                 directives.append(directive)
             }
