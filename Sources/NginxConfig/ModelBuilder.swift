@@ -95,7 +95,8 @@ struct ModelBuilder {
         var names: [ServerName] = []
         for serverName in children.named("server_name") {
             for argument in serverName.values {
-                names.append(try ServerNameParser.parse(argument, at: serverName.location, warnings: &warnings))
+                var repeated: [ConfigWarning] = []  // the validator already reported these
+                names.append(try ServerNameParser.parse(argument, at: serverName.location, warnings: &repeated))
             }
         }
         let locations = try buildLocations(children, parent: scope, enclosing: nil)
