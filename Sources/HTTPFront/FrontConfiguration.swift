@@ -79,8 +79,8 @@ struct FrontConfiguration: Sendable {
     /// Every access log file, opened by the server at start and flushed at stop.
     var accessLogFiles: [AccessLogFile]
 
-    init(_ configuration: Configuration, prefix: String, modules: [any ContentModule] = []) throws(ConfigError) {
-        let compiler = try SettingsCompiler(configuration: configuration, prefix: prefix, modules: modules)
+    init(_ configuration: Configuration, modules: [any ContentModule] = []) throws(ConfigError) {
+        let compiler = try SettingsCompiler(configuration: configuration, prefix: configuration.prefix, modules: modules)
         var servers: [VirtualServer] = []
         for block in configuration.http?.servers ?? [] {
             servers.append(try VirtualServer(block: block, compiler: compiler))
@@ -175,10 +175,7 @@ final class SettingsCompiler {
     let configuration: Configuration
     let modules: [any ContentModule]
     private(set) var logFormats: [String: LogFormat] = [:]
-    /// Block directives by where they start, to find their `types` children.
-    private var blocksByLocation: [SourceLocation: Directive] = [:]
-    private var httpDirective: Directive?
-    private var typeCache: [ObjectIdentifier: MIMETypes] = [:]
+    private var typeCache: [SourceLocation: MIMETypes] = [:]
     private var logTargets: [String: AccessLogFile] = [:]
     let serverCaptureNames: Set<String> = []
 
@@ -186,15 +183,6 @@ final class SettingsCompiler {
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
         self.configuration = configuration
         self.modules = modules
-        func index(_ directives: [Directive]) {
-            for directive in directives {
-                guard let block = directive.block else { continue }
-                if directive.name == "http" { httpDirective = directive }
-                blocksByLocation[directive.location] = directive
-                index(block)
-            }
-        }
-        index(configuration.directives)
         logFormats["combined"] = try! LogFormat(name: "combined", source: LogFormat.combined, escape: .default)
         for directive in configuration.http?.scope.directives.named("log_format") ?? [] {
             var values = directive.values
@@ -223,43 +211,18 @@ final class SettingsCompiler {
         return prefix + path
     }
 
-    /// The `types` block nearest to `scope` (location, server, then http), else the built-in table.
+    /// The `types` block nearest to `scope` (location, server, then http), else nginx's built-in table.
     func types(for scope: ConfigScope) -> MIMETypes {
-        if let cached = typeCache[ObjectIdentifier(scope)] { return cached }
-        var result = MIMETypes.builtin
-        var current: ConfigScope? = scope
-        search: while let level = current {
-            if let block = self.block(for: level), let types = block.block?.named("types").last?.block {
-                var table: [String: String] = [:]
-                for entry in types {
-                    for ext in entry.values { table[ext] = entry.name }
-                }
-                result = MIMETypes(byExtension: table)
-                break search
-            }
-            current = level.parent
+        guard let block = scope.effective("types"), let entries = block.block else { return .builtin }
+        let key = block.location
+        if let cached = typeCache[key] { return cached }
+        var table: [String: String] = [:]
+        for entry in entries {
+            for ext in entry.values where table[ext] == nil { table[ext] = entry.name }
         }
-        typeCache[ObjectIdentifier(scope)] = result
+        let result = MIMETypes(byExtension: table)
+        typeCache[key] = result
         return result
-    }
-
-    /// The block directive a scope was built from: found through the first
-    /// directive of the scope, or for http through the `http` block.
-    private func block(for scope: ConfigScope) -> Directive? {
-        if scope.kind == .http { return httpDirective }
-        for server in configuration.http?.servers ?? [] {
-            if server.scope === scope { return blocksByLocation[server.location] }
-            if let found = findLocation(scope, in: server.locations) { return blocksByLocation[found] }
-        }
-        return nil
-    }
-
-    private func findLocation(_ scope: ConfigScope, in locations: [LocationBlock]) -> SourceLocation? {
-        for location in locations {
-            if location.scope === scope { return location.location }
-            if let found = findLocation(scope, in: location.nested) { return found }
-        }
-        return nil
     }
 
     func accessLogs(for scope: ConfigScope) throws(ConfigError) -> [AccessLogTarget] {

@@ -10,7 +10,7 @@ import NginxConfig
 /// probes, and the access log writers.
 ///
 /// ```swift
-/// let server = try HTTPFrontServer(configuration: config, prefix: "/etc/gantry", modules: [proxy], logger: logger)
+/// let server = try HTTPFrontServer(configuration: config, modules: [proxy], logger: logger)
 /// try server.start()          // binds every listen; throws when one cannot be bound
 /// server.shutdownGracefully() // stop accepting, finish in-flight responses, close
 /// ```
@@ -26,9 +26,9 @@ public final class HTTPFrontServer: Sendable {
     }
 
     /// Compiles the configuration; throws the first error in nginx's words with file:line.
-    public init(configuration: Configuration, prefix: String, modules: [any ContentModule] = [], logger: Logger,
+    public init(configuration: Configuration, modules: [any ContentModule] = [], logger: Logger,
                 eventLoopGroup: MultiThreadedEventLoopGroup? = nil) throws(ConfigError) {
-        let compiled = try FrontConfiguration(configuration, prefix: prefix, modules: modules)
+        let compiled = try FrontConfiguration(configuration, modules: modules)
         let pool = NIOThreadPool(numberOfThreads: max(2, min(8, compiled.workerThreads)))
         pool.start()
         self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: compiled.workerThreads)
