@@ -16,6 +16,12 @@ final class VirtualServer: Sendable {
 
     init(block: ServerBlock, compiler: SettingsCompiler) throws(ConfigError) {
         self.block = block
+        var names = Set<String>()
+        for case .regex(let source) in block.names {
+            let body = source.hasPrefix("~") ? String(source.dropFirst()) : source
+            if let regex = try? ConfigRegex(body, caseInsensitive: true) { names.formUnion(regex.captureNames) }
+        }
+        compiler.serverCaptureNames = names
         primaryName = block.names.first.map { name -> String in
             switch name {
             case .exact(let s), .leadingWildcard(let s), .trailingWildcard(let s), .regex(let s): return s
@@ -177,7 +183,8 @@ final class SettingsCompiler {
     private(set) var logFormats: [String: LogFormat] = [:]
     private var typeCache: [SourceLocation: MIMETypes] = [:]
     private var logTargets: [String: AccessLogFile] = [:]
-    let serverCaptureNames: Set<String> = []
+    /// Named captures of the `server_name` regexes of the server being compiled (`$name` in its directives).
+    var serverCaptureNames: Set<String> = []
 
     init(configuration: Configuration, prefix: String, modules: [any ContentModule]) throws(ConfigError) {
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"

@@ -116,14 +116,14 @@ final class LocationSettings: Sendable {
         if let alias = scope.own("alias") {
             let path = compiler.absolute(alias.values[0])
             let t: VariableTemplate
-            do { t = try VariableTemplate(path, namedCaptures: captureNames) } catch { throw ConfigError(error.message, at: alias.location) }
+            do { t = try VariableTemplate(path, namedCaptures: captureNames.union(compiler.serverCaptureNames)) } catch { throw ConfigError(error.message, at: alias.location) }
             switch match {
             case .prefix(let prefix, _), .exact(let prefix): documentRoot = .alias(t, locationPrefix: prefix)
             case .regex: documentRoot = .regexAlias(t)
             default: throw ConfigError("\"alias\" directive is not allowed here", at: alias.location)
             }
         } else if let root = scope.effective("root") {
-            do { documentRoot = .root(try VariableTemplate(compiler.absolute(root.values[0]), namedCaptures: captureNames)) } catch {
+            do { documentRoot = .root(try VariableTemplate(compiler.absolute(root.values[0]), namedCaptures: captureNames.union(compiler.serverCaptureNames))) } catch {
                 throw ConfigError(error.message, at: root.location)
             }
         } else {
