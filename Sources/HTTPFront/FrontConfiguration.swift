@@ -181,7 +181,7 @@ final class SettingsCompiler {
     let configuration: Configuration
     let modules: [any ContentModule]
     private(set) var logFormats: [String: LogFormat] = [:]
-    private var typeCache: [SourceLocation: MIMETypes] = [:]
+    private var typeCache: [SourceLocation: MimeTypeMap] = [:]
     private var logTargets: [String: AccessLogFile] = [:]
     /// Named captures of the `server_name` regexes of the server being compiled (`$name` in its directives).
     var serverCaptureNames: Set<String> = []
@@ -218,16 +218,12 @@ final class SettingsCompiler {
         return prefix + path
     }
 
-    /// The `types` block nearest to `scope` (location, server, then http), else nginx's built-in table.
-    func types(for scope: ConfigScope) -> MIMETypes {
-        guard let block = scope.effective("types"), let entries = block.block else { return .builtin }
-        let key = block.location
+    /// The `types` in effect at `scope`, shared between locations that inherit the same blocks.
+    func types(for scope: ConfigScope) -> MimeTypeMap {
+        let blocks = scope.effectiveList("types")
+        guard let key = blocks.first?.location else { return .nginxDefault }
         if let cached = typeCache[key] { return cached }
-        var table: [String: String] = [:]
-        for entry in entries {
-            for ext in entry.values where table[ext] == nil { table[ext] = entry.name }
-        }
-        let result = MIMETypes(byExtension: table)
+        let result = MimeTypeMap(typesBlocks: blocks)
         typeCache[key] = result
         return result
     }
