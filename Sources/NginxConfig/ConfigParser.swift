@@ -4,6 +4,17 @@ import Glibc
 import Darwin
 #endif
 
+/// One file read while parsing, with its text as read (for `gantry -T`).
+public struct ConfigFile: Sendable, Hashable {
+    public var path: String
+    public var text: String
+
+    public init(path: String, text: String) {
+        self.path = path
+        self.text = text
+    }
+}
+
 /// Reads a config file into a directive tree, expanding `include` in place.
 ///
 /// Relative `include` paths are looked up next to the including file first,
@@ -24,24 +35,32 @@ public struct ConfigParser: Sendable {
 
     /// Parses the main configuration file.
     public func parse(file path: String) throws(ConfigError) -> [Directive] {
+        var files: [ConfigFile] = []
+        return try parse(file: path, recording: &files)
+    }
+
+    /// Parses the main configuration file, recording every file read (in order, each once) for `-T`.
+    public func parse(file path: String, recording files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
         let text = try Self.read(path, from: nil)
-        return try parse(text: text, file: path, depth: 0)
+        return try parse(text: text, file: path, depth: 0, files: &files)
     }
 
     /// Parses directives given as text, e.g. `-g "daemon off;"` (named `command line`, as nginx does).
     public func parse(text: String, file: String) throws(ConfigError) -> [Directive] {
-        try parse(text: text, file: file, depth: 0)
+        var files: [ConfigFile] = []
+        return try parse(text: text, file: file, depth: 0, files: &files)
     }
 
-    private func parse(text: String, file: String, depth: Int) throws(ConfigError) -> [Directive] {
-        var lexer = Lexer(bytes: Array(text.utf8), file: file)
-        if file == SourceLocation.commandLine.file {
-            lexer = Lexer(bytes: Array(text.utf8), file: file, firstLine: 0)
+    private func parse(text: String, file: String, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
+        let isCommandLine = file == SourceLocation.commandLine.file
+        if !isCommandLine && !files.contains(where: { $0.path == file }) {
+            files.append(ConfigFile(path: file, text: text))
         }
-        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth)
+        var lexer = Lexer(bytes: Array(text.utf8), file: file, firstLine: isCommandLine ? 0 : 1)
+        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth, files: &files)
     }
 
-    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int) throws(ConfigError) -> [Directive] {
+    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
         var directives: [Directive] = []
         while true {
             switch try lexer.next() {
@@ -60,12 +79,12 @@ public struct ConfigParser: Sendable {
                 let name = words[0].value
                 let arguments = Array(words.dropFirst())
                 if name == "include" && !opensBlock {
-                    directives += try expandInclude(arguments, at: here, depth: depth)
+                    directives += try expandInclude(arguments, at: here, depth: depth, files: &files)
                     continue
                 }
                 var directive = Directive(name: name, arguments: arguments, location: here)
                 if opensBlock {
-                    directive.block = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth)
+                    directive.block = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth, files: &files)
                 }
                 directives.append(directive)
             }
@@ -76,7 +95,7 @@ public struct ConfigParser: Sendable {
         SourceLocation(file: file, line: line)
     }
 
-    private func expandInclude(_ arguments: [ConfigArgument], at here: SourceLocation, depth: Int) throws(ConfigError) -> [Directive] {
+    private func expandInclude(_ arguments: [ConfigArgument], at here: SourceLocation, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
         guard arguments.count == 1 else {
             throw ConfigError("invalid number of arguments in \"include\" directive", at: here)
         }
@@ -92,7 +111,7 @@ public struct ConfigParser: Sendable {
             } else {
                 text = try Self.read(path, from: here)
             }
-            result += try parse(text: text, file: path, depth: depth + 1)
+            result += try parse(text: text, file: path, depth: depth + 1, files: &files)
         }
         return result
     }
