@@ -1,7 +1,7 @@
 import NginxConfig
 
 /// nginx's value syntaxes for the proxy's directives (time, size, on/off), with its error wording.
-enum ConfigValues {
+enum DirectiveValues {
     /// `ngx_parse_time`: `500ms`, `10s`, `1m`, `1h`, `1d`, combinations like `1m30s`; a bare number is seconds.
     static func milliseconds(_ text: String) -> Int64? {
         guard !text.isEmpty else { return nil }

@@ -105,19 +105,19 @@ public struct ProxySettings: Sendable {
             default: throw ConfigError("invalid value \"\(directive.arguments.first?.value ?? "")\" in \"proxy_http_version\" directive", at: directive.location)
             }
         }
-        if let directive = location.effective("proxy_pass_request_headers") { settings.passRequestHeaders = try ConfigValues.flag(directive) }
-        if let directive = location.effective("proxy_pass_request_body") { settings.passRequestBody = try ConfigValues.flag(directive) }
-        if let directive = location.effective("proxy_connect_timeout") { settings.connectTimeout = try ConfigValues.time(directive) }
-        if let directive = location.effective("proxy_read_timeout") { settings.readTimeout = try ConfigValues.time(directive) }
-        if let directive = location.effective("proxy_send_timeout") { settings.sendTimeout = try ConfigValues.time(directive) }
+        if let directive = location.effective("proxy_pass_request_headers") { settings.passRequestHeaders = try DirectiveValues.flag(directive) }
+        if let directive = location.effective("proxy_pass_request_body") { settings.passRequestBody = try DirectiveValues.flag(directive) }
+        if let directive = location.effective("proxy_connect_timeout") { settings.connectTimeout = try DirectiveValues.time(directive) }
+        if let directive = location.effective("proxy_read_timeout") { settings.readTimeout = try DirectiveValues.time(directive) }
+        if let directive = location.effective("proxy_send_timeout") { settings.sendTimeout = try DirectiveValues.time(directive) }
         if let directive = location.effective("proxy_next_upstream") { settings.nextUpstream = try NextUpstreamPolicy.parse(directive) }
-        if let directive = location.effective("proxy_next_upstream_tries") { settings.nextUpstreamTries = try ConfigValues.integer(directive) }
-        if let directive = location.effective("proxy_next_upstream_timeout") { settings.nextUpstreamTimeout = try ConfigValues.time(directive) }
-        if let directive = location.effective("proxy_buffering") { settings.buffering = try ConfigValues.flag(directive) }
-        if let directive = location.effective("proxy_request_buffering") { settings.requestBuffering = try ConfigValues.flag(directive) }
-        if let directive = location.effective("client_max_body_size") { settings.clientMaxBodySize = try ConfigValues.size(directive) }
+        if let directive = location.effective("proxy_next_upstream_tries") { settings.nextUpstreamTries = try DirectiveValues.integer(directive) }
+        if let directive = location.effective("proxy_next_upstream_timeout") { settings.nextUpstreamTimeout = try DirectiveValues.time(directive) }
+        if let directive = location.effective("proxy_buffering") { settings.buffering = try DirectiveValues.flag(directive) }
+        if let directive = location.effective("proxy_request_buffering") { settings.requestBuffering = try DirectiveValues.flag(directive) }
+        if let directive = location.effective("client_max_body_size") { settings.clientMaxBodySize = try DirectiveValues.size(directive) }
         if let directive = location.effective("proxy_buffer_size") {
-            settings.bufferLimit = max(settings.bufferLimit, Int(try ConfigValues.size(directive)))
+            settings.bufferLimit = max(settings.bufferLimit, Int(try DirectiveValues.size(directive)))
         }
         if !settings.buffering { settings.bufferLimit = 0 }
 

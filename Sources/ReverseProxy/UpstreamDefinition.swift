@@ -75,13 +75,13 @@ public struct UpstreamDefinition: Sendable {
                 default: throw ConfigError("invalid parameter \"\(values.last ?? "")\"", at: directive.location)
                 }
             case "keepalive":
-                definition.keepalive = try ConfigValues.integer(directive)
+                definition.keepalive = try DirectiveValues.integer(directive)
                 if definition.keepalive == 0 {
                     throw ConfigError("invalid value \"0\" in \"keepalive\" directive", at: directive.location)
                 }
-            case "keepalive_timeout": definition.keepaliveTimeout = try ConfigValues.time(directive)
-            case "keepalive_requests": definition.keepaliveRequests = try ConfigValues.integer(directive)
-            case "keepalive_time": _ = try ConfigValues.time(directive)
+            case "keepalive_timeout": definition.keepaliveTimeout = try DirectiveValues.time(directive)
+            case "keepalive_requests": definition.keepaliveRequests = try DirectiveValues.integer(directive)
+            case "keepalive_time": _ = try DirectiveValues.time(directive)
             case "zone": break  // Shared memory is moot: one process holds the state.
             case "health_check": definition.healthCheck = try parseHealthCheck(directive)
             case "queue":
@@ -90,7 +90,7 @@ public struct UpstreamDefinition: Sendable {
                 }
                 var timeout: Int64 = 60_000
                 for argument in directive.arguments.dropFirst() {
-                    guard argument.value.hasPrefix("timeout="), let value = ConfigValues.milliseconds(String(argument.value.dropFirst(8))) else {
+                    guard argument.value.hasPrefix("timeout="), let value = DirectiveValues.milliseconds(String(argument.value.dropFirst(8))) else {
                         throw ConfigError("invalid parameter \"\(argument.value)\"", at: directive.location)
                     }
                     timeout = value
@@ -129,7 +129,7 @@ public struct UpstreamDefinition: Sendable {
             } else if text.hasPrefix("max_fails=") {
                 peer.maxFails = try number("max_fails=")
             } else if text.hasPrefix("fail_timeout=") {
-                guard let value = ConfigValues.milliseconds(String(text.dropFirst(13))) else {
+                guard let value = DirectiveValues.milliseconds(String(text.dropFirst(13))) else {
                     throw ConfigError("invalid parameter \"\(text)\"", at: directive.location)
                 }
                 peer.failTimeout = value
@@ -196,7 +196,7 @@ public struct UpstreamDefinition: Sendable {
                 guard value.hasPrefix("/") else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
                 settings.uri = value
             case "interval":
-                guard let ms = ConfigValues.milliseconds(value), ms > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
+                guard let ms = DirectiveValues.milliseconds(value), ms > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
                 settings.interval = ms
             case "fails":
                 guard let n = Int(value), n > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
@@ -205,7 +205,7 @@ public struct UpstreamDefinition: Sendable {
                 guard let n = Int(value), n > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
                 settings.passes = n
             case "timeout":
-                guard let ms = ConfigValues.milliseconds(value), ms > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
+                guard let ms = DirectiveValues.milliseconds(value), ms > 0 else { throw ConfigError("invalid parameter \"\(text)\"", at: directive.location) }
                 settings.timeout = ms
                 timeoutSet = true
             default:
