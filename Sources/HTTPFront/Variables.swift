@@ -35,6 +35,10 @@ public struct RequestVariables: Sendable {
     public var bytesSent: Int
     /// When the first byte of the request arrived (seconds since the epoch).
     public var startTime: Double
+    /// `$connection`: serial number of the client connection.
+    public var connectionNumber: Int = 0
+    /// `$connection_requests`: requests made over this connection so far.
+    public var connectionRequests: Int = 0
 
     public init(method: String, requestURI: String, uri: String, args: String, version: HTTPVersion,
                 headers: HTTPHeaders, remoteAddress: String = "", remotePort: String = "",
@@ -88,7 +92,7 @@ public enum VariableName: Sendable, Hashable {
     case remoteAddress, remotePort, serverAddress, serverPort, serverName, serverProtocol
     case scheme, https, requestMethod, request, status, bodyBytesSent, bytesSent
     case requestTime, timeLocal, timeISO8601, msec, contentType, contentLength, connection
-    case httpUserAgent, httpReferer
+    case httpUserAgent, httpReferer, remoteUser, pid, connectionNumber, connectionRequests
     /// `$arg_NAME` (NAME lowercased).
     case argument(String)
     /// `$http_NAME`: request header, `_` written for `-`.
@@ -130,6 +134,9 @@ public enum VariableName: Sendable, Hashable {
         case "content_type": self = .contentType
         case "content_length": self = .contentLength
         case "connection": self = .connection
+        case "remote_user": self = .remoteUser
+        case "pid": self = .pid
+        case "connection_requests": self = .connectionRequests
         default:
             if name.hasPrefix("arg_"), name.count > 4 {
                 self = .argument(String(name.dropFirst(4)).lowercased())
@@ -286,7 +293,10 @@ public struct VariableTemplate: Sendable, Hashable, CustomStringConvertible {
             return String(format: "%.3f", t)
         case .contentType: return v.headers.first(name: "content-type") ?? ""
         case .contentLength: return v.headers.first(name: "content-length") ?? ""
-        case .connection: return ""
+        case .connection, .connectionNumber: return String(v.connectionNumber)
+        case .connectionRequests: return String(v.connectionRequests)
+        case .remoteUser: return ""
+        case .pid: return String(getpid())
         case .httpUserAgent: return v.headers.first(name: "user-agent") ?? ""
         case .httpReferer: return v.headers.first(name: "referer") ?? ""
         case .argument(let key): return v.argument(key) ?? ""
