@@ -2,6 +2,7 @@ import HTTPFront
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 import NginxConfig
 
 /// The reverse proxy as a front content module: claims every location with its own
@@ -83,7 +84,7 @@ public final class ReverseProxyModule: ContentModule {
     // MARK: Active health checks
 
     /// Starts `health_check` probing for every group that has one.
-    public func startHealthChecks(on eventLoopGroup: any EventLoopGroup) {
+    public func startHealthChecks(on eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         var started: [HealthChecker] = []
         for group in groups.values.sorted(by: { $0.name < $1.name }) {
             guard let settings = group.healthCheck else { continue }
