@@ -299,7 +299,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished, responseHeadSent else { return }
         if let index = tries.indices.last { tries[index].responseTime = elapsed(since: tryStartedAt) }
         cancelTimers()
-        finished = true
+        markFinished()
         let connection = self.connection
         self.connection = nil
         releasePeer(failed: false)
@@ -355,7 +355,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             logger.error("\(message)")
             dropConnection()
             releasePeer(failed: false)
-            finished = true
+            markFinished()
             client.abort()
             onFinish?(tries)
             return
@@ -421,7 +421,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func clientClosed() {
         guard !finished else { return }
-        finished = true
+        markFinished()
         cancelTimers()
         queueTimer?.cancel()
         if let ticket = queueTicket { _ = group.cancelWaiter(ticket) }
@@ -432,11 +432,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func finish(status: HTTPResponseStatus) {
         guard !finished else { return }
-        finished = true
+        markFinished()
         cancelTimers()
         queueTimer?.cancel()
         client.sendError(status)
         onFinish?(tries)
+    }
+
+    /// The exchange is over: no more callbacks from the client side (which would also keep
+    /// this request and the exchange alive through each other).
+    func markFinished() {
+        finished = true
+        client.onClientClose = nil
+        client.onWritabilityChanged = nil
     }
 
     func elapsed(since start: NIODeadline) -> Double {

@@ -143,7 +143,7 @@ def test_killed_server_is_taken_out_without_failed_requests_and_used_again(gantr
         b.kill()
         # Every GET still succeeds: the refused connection sends it on to a (proxy_next_upstream error).
         assert set(names_of(front, 30)) == {"a"}
-        assert "upstream server temporarily disabled" in front.error_log()
+        assert wait_for(lambda: "upstream server temporarily disabled" in front.error_log(), timeout=5)
         b.start()
         time.sleep(1.2)     # past fail_timeout, b is tried again and, answering, is live again
         assert wait_for(lambda: "b" in names_of(front, 4), timeout=5)
