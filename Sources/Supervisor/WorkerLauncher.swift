@@ -75,7 +75,9 @@ enum WorkerLauncher {
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
-        let argv = ([executable] + arguments).map { strdup($0) }
+        // `ps` shows the binary's own name rather than `/proc/self/exe`.
+        let programName = executable == "/proc/self/exe" ? (CommandLine.arguments.first ?? executable) : executable
+        let argv = ([programName] + arguments).map { strdup($0) }
         defer { argv.forEach { free($0) } }
         var cArgv: [UnsafeMutablePointer<CChar>?] = argv + [nil]
 
