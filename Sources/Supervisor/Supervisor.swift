@@ -275,10 +275,6 @@ public final class Supervisor: @unchecked Sendable {
             case .log(let severity, let message):
                 log(severity, message)
             case .generationServing:
-                condition.withLock {
-                    servingPools.insert(pools[index].configuration.name)
-                    condition.broadcast()
-                }
                 endpointsChanged = true
             case .membershipChanged:
                 endpointsChanged = true
@@ -325,6 +321,8 @@ public final class Supervisor: @unchecked Sendable {
             pids: accepting.compactMap(\.pid)
         )
         let handler: (@Sendable (String, PoolEndpoints) -> Void)? = condition.withLock {
+            // Published before start() is released, so its caller sees the ready workers.
+            if current.generation > 0 { servingPools.insert(pool.configuration.name) }
             guard endpoints[pool.configuration.name] != current else { return nil }
             endpoints[pool.configuration.name] = current
             condition.broadcast()

@@ -62,6 +62,8 @@ enum WorkerLauncher {
             posix_spawn_file_actions_addclose(&actions, scratchBase + Int32(index))
         }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        // Whatever else the master holds without CLOEXEC (a library's pipe, a test harness's fds) stays behind.
+        closeDescriptors(from: controlFD + Int32(sources.count), in: &actions)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -88,6 +90,31 @@ enum WorkerLauncher {
             throw SystemError("posix_spawn \(executable)", status)
         }
         return Launched(pid: pid, control: masterEnd)
+    }
+}
+
+extension WorkerLauncher {
+    private typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+
+    /// glibc ≥ 2.34's `posix_spawn_file_actions_addclosefrom_np`, which Swift's Glibc module does not import.
+    private static let closeFrom: CloseFrom? = {
+        guard let symbol = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: CloseFrom.self)
+    }()
+
+    /// Adds "close every descriptor from `first` on" to the child's file actions.
+    static func closeDescriptors(from first: Int32, in actions: inout posix_spawn_file_actions_t) {
+        if let closeFrom, closeFrom(&actions, first) == 0 { return }
+        // Older glibc: close what is open now, one by one.
+        guard let directory = opendir("/proc/self/fd") else { return }
+        defer { closedir(directory) }
+        let own = dirfd(directory)
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd >= first, fd != own {
+                posix_spawn_file_actions_addclose(&actions, fd)
+            }
+        }
     }
 }
 
