@@ -76,6 +76,7 @@ extension WorkerExitCode {
         case .notCallable: "the app object is not callable"
         case .bindFailure: "a listening address could not be bound"
         case .requestTimeout: "a request ran past the timeout"
+        case .usage: "the worker refused its command line"
         }
     }
 }

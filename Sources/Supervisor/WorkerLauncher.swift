@@ -75,7 +75,10 @@ enum WorkerLauncher {
         var allSignals = sigset_t()
         sigfillset(&allSignals)
         posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        // Its own process group: a terminal's Ctrl-C or a group-wide HUP reaches the master only,
+        // which then stops or reloads the workers in order, instead of every worker dying at once.
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
 
         // `ps` shows the binary's own name rather than `/proc/self/exe`.
         let programName = executable == "/proc/self/exe" ? (CommandLine.arguments.first ?? executable) : executable
