@@ -64,7 +64,7 @@ public struct PoolStateMachine: Sendable {
     }
 
     public let name: String
-    public let policy: PoolPolicy
+    public private(set) var policy: PoolPolicy
     public private(set) var phase: Phase = .idle
     public private(set) var desiredWorkers: Int
     /// Generation whose workers take traffic (0 before start-up completes).
@@ -144,6 +144,13 @@ public struct PoolStateMachine: Sendable {
         spawnNotBefore = nil
         actions.append(.log(.info, "Reloading pool \(name): booting generation \(targetGeneration)"))
         return actions + reconcile(now: now)
+    }
+
+    /// New settings from a re-read config; they apply from the next ``reload(now:)`` on
+    /// (timeouts of running workers change at once).
+    public mutating func update(policy: PoolPolicy, workers: Int) {
+        self.policy = policy
+        desiredWorkers = max(1, workers)
     }
 
     /// `TTIN` / `TTOU`: change the worker count (at least one).

@@ -14,6 +14,7 @@ import Logging
 public final class Supervisor: @unchecked Sendable {
     private enum Command {
         case reload
+        case reconfigure([PoolConfiguration])
         case changeWorkerCount(pool: String?, delta: Int)
         case stop(graceful: Bool)
         case childExited
@@ -64,7 +65,7 @@ public final class Supervisor: @unchecked Sendable {
         var firstNumber = 1
         pools = configurations.map { configuration in
             // Disjoint id ranges keep one WorkerID space across pools.
-            defer { firstNumber += 1_000_000 }
+            defer { firstNumber += 1_000_000 }  // reconfigure() continues the sequence
             return Pool(configuration: configuration,
                         machine: PoolStateMachine(name: configuration.name, workers: configuration.workers,
                                                   policy: configuration.policy, firstWorkerNumber: firstNumber))
@@ -86,7 +87,8 @@ public final class Supervisor: @unchecked Sendable {
 
     /// Spawns every pool's workers and returns once all of them are `ready`.
     /// Throws the first ``PoolFailure`` (e.g. the app cannot be imported), after
-    /// every worker has been stopped.
+    /// every worker has been stopped. Also returns if a ``stop(graceful:)`` came
+    /// first (then ``isFinished`` is true).
     public func start() throws {
         condition.withLock {
             precondition(!started, "start() called twice")
@@ -101,7 +103,6 @@ public final class Supervisor: @unchecked Sendable {
             condition.wait()
         }
         if let failure { throw failure }
-        if finished { throw PoolFailure(pool: pools[0].configuration.name, reason: "stopped before it was ready") }
     }
 
     /// Blocks until every worker is gone; returns the failure that stopped the pools, if any.
@@ -115,6 +116,10 @@ public final class Supervisor: @unchecked Sendable {
 
     /// `HUP`: a new generation of every pool (new processes re-import the app), old ones drain once it is ready.
     public func reload() { enqueue(.reload) }
+
+    /// The stack's `-s reload` with a re-read config: pools with a known name take the new
+    /// settings (app, interpreter, count, timeouts) and reload; new names start; missing ones drain and stop.
+    public func reload(with configurations: [PoolConfiguration]) { enqueue(.reconfigure(configurations)) }
 
     /// `TTIN` (+1) / `TTOU` (-1); `pool` nil means every pool.
     public func changeWorkerCount(pool: String? = nil, by delta: Int) { enqueue(.changeWorkerCount(pool: pool, delta: delta)) }
@@ -194,6 +199,8 @@ public final class Supervisor: @unchecked Sendable {
         switch command {
         case .reload:
             for index in pools.indices { perform(pools[index].machine.reload(now: now), pool: index) }
+        case .reconfigure(let configurations):
+            reconfigure(configurations, now: now)
         case .changeWorkerCount(let name, let delta):
             for index in pools.indices where name == nil || pools[index].configuration.name == name {
                 let count = pools[index].machine.desiredWorkers + delta
@@ -203,6 +210,27 @@ public final class Supervisor: @unchecked Sendable {
             for index in pools.indices { perform(pools[index].machine.stop(graceful: graceful, now: now), pool: index) }
         case .childExited:
             break  // reap() runs every iteration
+        }
+    }
+
+    private func reconfigure(_ configurations: [PoolConfiguration], now: MonotonicInstant) {
+        let wanted = Set(configurations.map(\.name))
+        for index in pools.indices where !wanted.contains(pools[index].configuration.name) {
+            log(.info, "Pool \(pools[index].configuration.name) is no longer configured: stopping it")
+            perform(pools[index].machine.stop(graceful: true, now: now), pool: index)
+        }
+        for configuration in configurations {
+            if let index = pools.firstIndex(where: { $0.configuration.name == configuration.name && $0.machine.phase != .stopped }) {
+                pools[index].configuration = configuration
+                pools[index].machine.update(policy: configuration.policy, workers: configuration.workers)
+                perform(pools[index].machine.reload(now: now), pool: index)
+            } else {
+                let firstNumber = (pools.count + 1) * 1_000_000 + 1
+                pools.append(Pool(configuration: configuration,
+                                  machine: PoolStateMachine(name: configuration.name, workers: configuration.workers,
+                                                            policy: configuration.policy, firstWorkerNumber: firstNumber)))
+                perform(pools[pools.count - 1].machine.start(now: now), pool: pools.count - 1)
+            }
         }
     }
 

@@ -146,7 +146,7 @@ struct WSGICommand: ParsableCommand {
         var failure: PoolFailure?
         do {
             try supervisor.start()
-            logger.info("Ready: \(count) worker(s) serving \(app)")
+            if !supervisor.isFinished { logger.info("Ready: \(count) worker(s) serving \(app)") }
             failure = supervisor.waitUntilStopped()
         } catch let error as PoolFailure {
             failure = error

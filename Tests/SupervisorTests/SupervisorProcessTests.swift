@@ -103,6 +103,26 @@ struct SupervisorProcessTests {
         #expect(supervisor.waitUntilStopped() == nil)
     }
 
+    @Test func reloadWithANewConfigResizesAddsAndRemovesPools() throws {
+        let supervisor = try supervisor(pool("serve"))
+        try supervisor.start()
+        var bigger = pool("serve", workers: 3)
+        bigger.name = "test"
+        var extra = pool("serve", workers: 1)
+        extra.name = "extra"
+        supervisor.reload(with: [bigger, extra])
+        #expect(eventually {
+            supervisor.endpoints(of: "test").generation == 2 && supervisor.endpoints(of: "test").pids.count == 3
+                && supervisor.endpoints(of: "extra").pids.count == 1
+        })
+        supervisor.reload(with: [extra])
+        #expect(eventually { supervisor.endpoints(of: "test").pids.isEmpty })
+        #expect(supervisor.endpoints(of: "extra").pids.count == 1)
+        #expect(!supervisor.isFinished)
+        supervisor.stop(graceful: true)
+        #expect(supervisor.waitUntilStopped() == nil)
+    }
+
     @Test func aRecyclingWorkerIsReplaced() throws {
         let supervisor = try supervisor(pool("recycle", workers: 1))
         try supervisor.start()
