@@ -333,7 +333,7 @@ public final class Supervisor: @unchecked Sendable {
         do {
             let launched = try WorkerLauncher.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared)
             children[id] = Child(pool: index, id: id, pid: launched.pid, control: launched.control)
-            logger.info("Booting worker with pid: \(launched.pid)")
+            logger.debug("Spawned worker pid \(launched.pid) (\(configuration.name) \(id))")
             return pools[index].machine.spawned(id, pid: launched.pid, now: now)
         } catch {
             return pools[index].machine.spawnFailed(id, reason: "\(error)", now: now)
