@@ -14,7 +14,8 @@ def _machine(meta: dict) -> str:
         "| | |", "|---|---|",
         f"| Date | {meta['date']} |",
         f"| Mode | {meta['mode']} ({timing['repeats']}× {timing['seconds']:g} s measured runs after a "
-        f"{timing['warmup']:g} s warm-up, median kept; wrk {timing['threads']} thread(s)) |",
+        f"{timing['warmup']:g} s warm-up, median kept; wrk with {timing['threads']} thread"
+        f"{'s' if timing['threads'] > 1 else ''}) |",
         f"| CPU | {meta['cores']} cores, {meta['cpu']} |",
         f"| Memory | {meta['memory_gib']} GiB |",
         f"| Kernel | Linux {meta['kernel']} |",
@@ -92,7 +93,7 @@ METHOD = """\
 REPRODUCE = """\
 ```sh
 Benchmarks/run                  # every scenario (under 15 minutes on 2 cores, plus the release build)
-Benchmarks/run --quick          # smoke test, 1–2 minutes: short runs, fewer levels, 1,000 idle connections
+Benchmarks/run --quick          # smoke test, 2–3 minutes: short runs, fewer levels, 1,000 idle connections
 Benchmarks/run static-1k stack  # some scenarios only
 Benchmarks/run --write-docs     # … and rewrite this page and its chart
 ```

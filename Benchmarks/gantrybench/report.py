@@ -89,7 +89,7 @@ def table_rows(rows: list[Row], compared: list[dict]) -> list[list[str]]:
         vs = "; ".join(_comparison_text(c) for c in mine)
         if row.is_gantry and not vs:
             vs = "(Gantry)"
-        note = f"FAILED: {row.reason}" if row.status == "failed" else row.note
+        note = row.reason if row.status == "failed" else row.note
         if row.status == "failed" and row.note:
             note += f" [{row.note}]"
         lines.append([row.scenario, row.server, "ok" if row.status == "ok" else "FAILED", _num(row.rps),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import statistics
 import threading
 import time
@@ -280,20 +281,23 @@ def measure_idle(env: Env, scenario: Scenario, server: servers.RunningServer, ro
         row.fail(f"server closed {count - result.still_open} of {count} idle connections")
 
 
-def _shown(env: Env, argv: list[str]) -> str:
-    """A command line as the docs show it: scratch and repository paths made generic."""
-    text = " ".join(argv)
+def _generic(env: Env, text: str) -> str:
+    """Scratch and repository paths made generic, as the docs show them."""
     return (text.replace(str(env.work), "$WORK").replace(str(env.bench_dir.parent) + "/", "")
             .replace(str(env.bench_dir.parent), "."))
+
+
+def _shown(env: Env, argv: list[str]) -> str:
+    return _generic(env, shlex.join(argv))
 
 
 MEASURE = {"load": measure_load, "curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
 
 
 def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],
-                 only: set[str] | None = None) -> list[Row]:
-    """Run every server of a scenario in turn; a failure becomes a failed row, never a gap."""
-    rows: list[Row] = []
+                 only: set[str] | None, rows: list[Row]) -> None:
+    """Run every server of a scenario in turn, appending to `rows`; a failure becomes a failed
+    row, never a gap (an interruption too: the row in progress says so)."""
     upstream_processes: list[procs.Process] = []
     upstream_sock = None
     try:
@@ -303,7 +307,8 @@ def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[st
                 upstream_processes = servers.start_steps(env, [step], f"{scenario.name}-upstream")
             except procs.StartFailure as error:
                 specs = scenario.make_servers(env, upstream_sock)
-                return [Row(scenario.name, s.label, s.is_gantry).fail(f"upstream fixture: {error}") for s in specs]
+                rows += [Row(scenario.name, s.label, s.is_gantry).fail(f"upstream fixture: {error}") for s in specs]
+                return
         specs = scenario.make_servers(env, upstream_sock)
         script = load.write_script(env.work, scenario.paths)
         for spec in specs:
@@ -320,6 +325,9 @@ def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[st
                 row.fail(str(error))
             except Exception as error:  # a fault of the benchmark itself: still a row, with the reason
                 row.fail(f"benchmark error: {type(error).__name__}: {error}")
+            except KeyboardInterrupt:
+                row.fail("interrupted")
+                raise
             finally:
                 if server is not None:
                     server.sampler.sample()
@@ -328,10 +336,10 @@ def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[st
                         row.pss_mib = _mib(server.sampler.peak_pss_kib)
                     row.processes = server.sampler.peak_processes
                     server.stop()
+            row.reason = _generic(env, row.reason)
             say(f"  {scenario.name}: {spec.label}: " + (f"FAILED — {row.reason}" if row.status == "failed"
                                                         else f"{row.rps or 0:,.0f} req/s" if row.rps is not None
                                                         else row.note))
-        return rows
     finally:
         for process in upstream_processes:
             process.stop()

@@ -131,8 +131,7 @@ def _gantry_spec(env: Env, port: int, steps: list[Step], probes: list[Probe], re
 
 def static_servers(env: Env, probes: list[Probe]) -> list[ServerSpec]:
     specs = []
-    for label in ("gantry", "nginx"):
-        port = procs.free_port()
+    for label, port in zip(("gantry", "nginx"), procs.free_ports(2)):
         conf = render(env, "static.conf", f"static-{label}.conf", WORKERS=env.workers, PORT=port, DOCROOT=env.docroot)
         if label == "gantry":
             step = Step("gantry", _gantry_argv(env, "-c", str(conf)), ready_port=port)
@@ -153,8 +152,7 @@ def upstream_fixture(env: Env) -> tuple[Step, Path]:
 def proxy_servers(env: Env, template: str, upstream_sock: Path) -> list[ServerSpec]:
     probes = [Probe("/", body=UPSTREAM_HELLO)]
     specs = []
-    for label in ("gantry", "nginx"):
-        port = procs.free_port()
+    for label, port in zip(("gantry", "nginx"), procs.free_ports(2)):
         conf = render(env, template, f"{template[:-5]}-{label}.conf", WORKERS=env.workers, PORT=port,
                       UPSTREAM_SOCK=upstream_sock)
         if label == "gantry":
@@ -183,7 +181,7 @@ def _granian_step(env: Env, app: str, port=None, sock=None) -> Step:
 
 def wsgi_servers(env: Env, app: str, body: bytes) -> list[ServerSpec]:
     probes = [Probe("/", body=body)]
-    ports = [procs.free_port() for _ in range(3)]
+    ports = procs.free_ports(3)
     gantry = Step("gantry", _gantry_argv(env, "wsgi", "-w", str(env.app_workers), "-b", f"127.0.0.1:{ports[0]}",
                                          "--python", str(env.python), "--chdir", str(env.apps), app),
                   ready_port=ports[0], timeout=30)
@@ -200,13 +198,13 @@ def wsgi_servers(env: Env, app: str, body: bytes) -> list[ServerSpec]:
 def stack_servers(env: Env) -> list[ServerSpec]:
     probes = [Probe("/", body=HELLO), Probe(f"/static/{SMALL_FILE}", length=SMALL_SIZE)]
     specs = []
-    port = procs.free_port()
+    ports = procs.free_ports(3)
+    port = ports[0]
     conf = render(env, "stack-gantry.conf", "stack-gantry.conf", WORKERS=env.workers, APP_WORKERS=env.app_workers,
                   PORT=port, DOCROOT=env.docroot, APPS=env.apps, PYTHON=env.python)
     specs.append(_gantry_spec(env, port, [Step("gantry", _gantry_argv(env, "-c", str(conf)), ready_port=port,
                                                timeout=40)], probes, [0]))
-    for app_server in ("gunicorn", "granian"):
-        port = procs.free_port()
+    for app_server, port in zip(("gunicorn", "granian"), ports[1:]):
         sock = env.work / "run" / f"{app_server}.sock"
         conf = render(env, "stack-nginx.conf", f"stack-nginx-{app_server}.conf", WORKERS=env.workers,
                       APP_WORKERS=env.app_workers, PORT=port, DOCROOT=env.docroot, APP_SOCK=sock)

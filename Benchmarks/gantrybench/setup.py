@@ -71,8 +71,11 @@ def build_gantry(repo: Path, log_path: Path, say) -> tuple[Path | None, str, flo
     say("building Gantry (swift build -c release --product gantry) …")
     started = time.monotonic()
     with open(log_path, "wb") as log:
-        done = subprocess.run(["swift", "build", "-c", "release", "--product", "gantry"], cwd=repo,
-                              stdout=log, stderr=subprocess.STDOUT)
+        try:
+            done = subprocess.run(["swift", "build", "-c", "release", "--product", "gantry"], cwd=repo,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        except OSError as error:
+            return None, f"cannot run swift build: {error.strerror}", 0.0
     seconds = time.monotonic() - started
     binary = repo / ".build" / "release" / "gantry"
     if done.returncode != 0:
@@ -116,10 +119,10 @@ def machine_info(repo: Path, tools: dict[str, str], venv_bin: Path) -> dict:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "gantry_commit": (git("rev-parse", "--short", "HEAD") or "?") + ("+dirty" if dirty else ""),
         "versions": {
-            "nginx": _first_line([tools["nginx"], "-v"]).replace("nginx version: ", ""),
+            "nginx": _first_line([tools["nginx"], "-v"]).replace("nginx version: nginx/", ""),
             "wrk": _first_line([tools["wrk"], "-v"]).split(" [")[0],
             "python": _first_line([py, "--version"]),
-            "gunicorn": _first_line([str(venv_bin / "gunicorn"), "--version"]),
+            "gunicorn": _first_line([str(venv_bin / "gunicorn"), "--version"]).replace("(version ", "").rstrip(")"),
             "granian": _first_line([str(venv_bin / "granian"), "--version"]),
             "flask": _first_line([py, "-c", "import importlib.metadata as m; print(m.version('flask'))"]),
             "swift": _first_line(["swift", "--version"]),
