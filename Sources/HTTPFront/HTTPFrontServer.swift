@@ -52,6 +52,14 @@ public final class HTTPFrontServer: Sendable {
         }
     }
 
+    /// Re-opens every access log file (`-s reopen`, `USR1`, after logrotate moved them).
+    public func reopenLogFiles() {
+        for file in front.configuration.accessLogFiles {
+            file.flush()
+            if let problem = file.open() { front.logger.error("\(problem)") }
+        }
+    }
+
     /// Addresses actually bound (ports chosen by the OS for `listen 0` included).
     public var localAddresses: [SocketAddress] {
         state.withLock { state in state.serverChannels.compactMap { $0.localAddress } }

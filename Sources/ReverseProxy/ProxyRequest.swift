@@ -22,7 +22,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     let client: any ProxyClient
     let settings: ProxySettings
-    let group: UpstreamGroup
+    /// The group generation this request balances over; a retry moves to a newer one (app pool reload).
+    var group: UpstreamGroup
     let upstreamURI: String
     let proxyVariables: ProxyVariables
     let logger: Logger
@@ -104,6 +105,13 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func nextPeer(first: Bool) {
         guard !finished else { return }
+        if !first, group.isSuperseded {
+            // The servers were replaced (workers restarted or reloaded): retry among the current ones.
+            group = group.newest
+            attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: client.variables.remoteAddress),
+                                         hashKey: group.hashKey.map { $0.render(client.variables) } ?? "",
+                                         maxTries: settings.nextUpstreamTries)
+        }
         if let peer = group.pick(&attempt) {
             holdingPeer = true
             connect(peer: peer)
@@ -344,7 +352,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !responseHeadSent, !bodySent else { return false }
         guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue) else { return false }
         if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
-        return attempt.triesLeft > 1
+        return attempt.triesLeft > 1 || group.isSuperseded
     }
 
     /// A try failed before the response reached the client: next server, or 502/504.

@@ -43,11 +43,13 @@ public struct UpstreamDefinition: Sendable {
 
     public init(name: String) { self.name = name }
 
-    /// Parses an `upstream` block's scope.
-    public static func parse(name: String, scope: ConfigScope, location: SourceLocation?) throws(ConfigError) -> UpstreamDefinition {
+    /// Parses an `upstream` block's scope. `requiresServers` false: the servers come later (an app
+    /// pool's workers), and directives in `ignoring` belong to the block's owner.
+    public static func parse(name: String, scope: ConfigScope, location: SourceLocation?,
+                             requiresServers: Bool = true, ignoring: Set<String> = []) throws(ConfigError) -> UpstreamDefinition {
         var definition = UpstreamDefinition(name: name)
         definition.location = location
-        for directive in scope.directives {
+        for directive in scope.directives where !ignoring.contains(directive.name) {
             switch directive.name {
             case "server": break
             case "least_conn": definition.method = .leastConn
@@ -103,7 +105,7 @@ public struct UpstreamDefinition: Sendable {
         for directive in scope.directives where directive.name == "server" {
             definition.servers.append(try parseServer(directive, method: definition.method))
         }
-        if definition.servers.isEmpty {
+        if definition.servers.isEmpty && requiresServers {
             throw ConfigError("no servers are inside upstream", at: location)
         }
         return definition

@@ -21,6 +21,18 @@ public final class UpstreamGroup: Sendable {
     private let balancer: NIOLockedValueBox<UpstreamBalancer>
     private let waiting: NIOLockedValueBox<Waiters>
     let logger: Logger
+    /// Shared by every generation of a group whose servers change at run time (an app pool's
+    /// workers): the newest one takes new requests and retries.
+    let lineage: Lineage
+    /// The definition this group was built from (its servers replaced by ``replacingServers(_:)``).
+    let definition: UpstreamDefinition
+
+    /// Where the newest generation of a group is; each replacement moves it.
+    final class Lineage: Sendable {
+        private let newest = NIOLockedValueBox<UpstreamGroup?>(nil)
+        var current: UpstreamGroup? { newest.withLockedValue { $0 } }
+        func advance(to group: UpstreamGroup) { newest.withLockedValue { $0 = group } }
+    }
 
     /// Requests waiting for a peer below `max_conns` (`queue N`).
     struct Waiters {
@@ -29,7 +41,9 @@ public final class UpstreamGroup: Sendable {
         var wakeups: [Int: @Sendable () -> Void] = [:]
     }
 
-    init(definition: UpstreamDefinition, logger: Logger) {
+    init(definition: UpstreamDefinition, logger: Logger, lineage: Lineage? = nil) {
+        self.definition = definition
+        self.lineage = lineage ?? Lineage()
         name = definition.name
         addresses = definition.servers.map(\.address)
         hashKey = definition.hashKey
@@ -40,6 +54,24 @@ public final class UpstreamGroup: Sendable {
         balancer = NIOLockedValueBox(UpstreamBalancer(peers: definition.servers.map(\.peer), method: definition.method))
         waiting = NIOLockedValueBox(Waiters(queue: definition.queue.map { WaitQueue<Int>(capacity: $0.capacity, timeout: $0.timeout) }))
         self.logger = logger
+        if lineage == nil { self.lineage.advance(to: self) }
+    }
+
+    /// The newest generation of this group (itself unless its servers were replaced since).
+    public var newest: UpstreamGroup { lineage.current ?? self }
+
+    /// Whether a newer generation replaced this one: its peers are on their way out.
+    public var isSuperseded: Bool { newest !== self }
+
+    /// A new generation of this group with other servers (same balancing, keep-alive, queue and
+    /// health settings); it becomes ``newest``. Requests running on this one finish here, and their
+    /// retries move to the new one.
+    func replacingServers(_ servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) -> UpstreamGroup {
+        var next = definition
+        next.servers = servers
+        let group = UpstreamGroup(definition: next, logger: logger, lineage: lineage)
+        lineage.advance(to: group)
+        return group
     }
 
     /// The implicit group of a `proxy_pass` naming an address: one peer, nginx's defaults.
