@@ -25,6 +25,9 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     private var pidFile: PidFile?
     /// Plans by pool name, read by the endpoint callback on the supervisor thread.
     private let plans = Mutex<[String: AppPoolPlan]>([:])
+    /// The proxy of the running configuration, last; the previous one (still finishing requests
+    /// on connections opened before a reload) first. Both follow the pools' endpoints.
+    private let proxies = Mutex<[ReverseProxyModule]>([])
 
     init(loader: ConfigurationLoader, configuration: Configuration) {
         self.loader = loader
@@ -50,7 +53,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         do {
             poolPlans = try StackPools.plans(for: configuration, privateSocketDirectory: socketDirectory,
                                              workerErrorLog: Self.errorLogPath(configuration))
-            try checkPoolUsers(poolPlans, privileges: privileges)
+            try checkPoolUsers(poolPlans, configuration: configuration)
             proxy = try ReverseProxyModule(configuration: configuration, additional: poolPlans.map(\.upstream), logger: logger)
             server = try HTTPFrontServer(configuration: configuration, modules: [proxy], logger: logger)
         } catch {
@@ -97,9 +100,12 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 server.shutdownGracefully(timeout: .zero)
                 fail("\(error)")
             }
+            proxies.withLock { $0 = [proxy] }
             created.onEndpointsChange { [self] name, endpoints in
                 guard let plan = plans.withLock({ $0[name] }) else { return }
-                proxy.replaceServers(ofGroup: name, with: plan.servers(for: endpoints.socketPaths))
+                for module in proxies.withLock({ $0 }) {
+                    module.replaceServers(ofGroup: name, with: plan.servers(for: endpoints.socketPaths))
+                }
             }
             supervisor = created
             // Start-up waits for every worker to import its app; signals meanwhile still count.
@@ -187,7 +193,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 supervisor?.childExited()
             case SIGHUP:
                 logger.notice("signal \(SIGHUP) (SIGHUP) received, reconfiguring")
-                reload(proxy: proxy, supervisor: supervisor)
+                reload(server: server, supervisor: supervisor)
             case SIGUSR1:
                 logger.notice("signal \(SIGUSR1) (SIGUSR1) received, reopening logs")
                 StackRunner.reopenErrorLog()
@@ -229,40 +235,56 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// `HUP`: re-read the configuration; a bad one is refused and the running one keeps serving.
     /// A good one starts a new generation of every pool (fresh processes re-import the app); the
     /// front switches to it once it is ready and the old generation drains.
-    private func reload(proxy: ReverseProxyModule, supervisor: Supervisor?) {
+    private func reload(server: HTTPFrontServer, supervisor: Supervisor?) {
         StackNotify.reloading()
         defer { StackNotify.send("READY=1") }
         let next: Configuration
         let nextPlans: [AppPoolPlan]
+        let nextProxy: ReverseProxyModule
         do {
             var loaded = try loader.load()
             loaded.commandLineErrorLog = configuration.commandLineErrorLog
             next = loaded
             nextPlans = try StackPools.plans(for: next, privateSocketDirectory: privateSocketDirectory ?? "/tmp",
                                              workerErrorLog: Self.errorLogPath(next))
-            // The front's part is checked too, so a reload never half-applies.
-            _ = try HTTPFrontServer(configuration: next, modules: [
-                ReverseProxyModule(configuration: next, additional: nextPlans.map(\.upstream), logger: logger),
-            ], logger: logger)
+            try checkPoolUsers(nextPlans, configuration: next)
+            if supervisor == nil, !nextPlans.isEmpty {
+                throw ConfigError("app_pool blocks added to a stack started without any need a restart", at: next.http?.appPools.first?.location)
+            }
+            nextProxy = try ReverseProxyModule(configuration: next, additional: nextPlans.map(\.upstream), logger: logger)
+            // Pools that keep running are routed to their current workers until the new generation is ready.
+            if let supervisor {
+                for plan in nextPlans {
+                    let endpoints = supervisor.endpoints(of: plan.name)
+                    if !endpoints.socketPaths.isEmpty {
+                        nextProxy.replaceServers(ofGroup: plan.name, with: plan.servers(for: endpoints.socketPaths))
+                    }
+                }
+            }
+            // A configuration the front cannot compile changes nothing.
+            try server.reload(configuration: next, modules: [nextProxy])
         } catch {
             logger.error("\(error); the configuration was not reloaded, the running one keeps serving")
             Console.error("gantry: [emerg] \(error); reload refused, the running configuration keeps serving")
             return
         }
-        let running = plans.withLock { Set($0.keys) }
-        let added = nextPlans.map(\.name).filter { !running.contains($0) }
-        if !added.isEmpty {
-            logger.warning("new app_pool \(added.joined(separator: ", ")) needs a restart to be routed to: the front's routes are fixed at start-up")
-        }
         for plan in nextPlans where plan.socketDirectory != privateSocketDirectory {
             try? makeDirectory(plan.socketDirectory, privileges: nil)
         }
         plans.withLock { plans in
-            for plan in nextPlans where running.contains(plan.name) { plans[plan.name] = plan }
+            for plan in nextPlans { plans[plan.name] = plan }
         }
+        let retired = proxies.withLock { proxies -> [ReverseProxyModule] in
+            let dropped = proxies.dropLast()
+            proxies = Array(proxies.suffix(1)) + [nextProxy]
+            return Array(dropped)
+        }
+        for module in retired { module.stopHealthChecks() }
+        proxies.withLock { $0.first?.stopHealthChecks() }
+        nextProxy.startHealthChecks(on: server.eventLoopGroup)
         configuration = next
-        supervisor?.reload(with: nextPlans.filter { running.contains($0.name) }.map(\.pool))
-        logger.notice("reloading: a new generation of workers is starting")
+        supervisor?.reload(with: nextPlans.map(\.pool))
+        logger.notice("reloading: routes switched; a new generation of workers is starting")
     }
 
     // MARK: Files and privileges
@@ -312,7 +334,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     }
 
     /// Pools run in this process's account after the drop; another account per pool needs a root spawner.
-    private func checkPoolUsers(_ pools: [AppPoolPlan], privileges: StackPrivileges?) throws {
+    private func checkPoolUsers(_ pools: [AppPoolPlan], configuration: Configuration) throws {
         let mainUser = configuration.main.own("user")?.values[0]
         for plan in pools {
             guard let block = configuration.http?.appPools.first(where: { $0.name == plan.name }) else { continue }

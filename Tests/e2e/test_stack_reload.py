@@ -76,13 +76,15 @@ def test_a_reload_with_a_bad_config_is_refused_and_the_stack_keeps_serving(gantr
         time.sleep(0.5)
         status, body = get(port, "/")
         assert status == 200 and field(body, "pid") == pid_before
-        # Once fixed, a reload goes through.
-        stack.config.write_text(good)
+        # Once fixed, a reload goes through, routes included.
+        assert get(port, "/moved")[1] != "moved\n"
+        stack.config.write_text(good.replace("location / {", 'location = /moved { return 200 "moved\\n"; }\n            location / {'))
         stack.proc.send_signal(1)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and field(get(port, "/")[1], "pid") == pid_before:
             time.sleep(0.1)
         assert field(get(port, "/")[1], "pid") != pid_before
+        assert get(port, "/moved") == (200, "moved\n")
     finally:
         assert stack.stop() == 0
 
