@@ -141,7 +141,7 @@ public final class HTTPFrontServer: Sendable {
             bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
         }
         if case .tcp = plan.endpoint {
-            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
         switch plan.endpoint {
         case .tcp(let host, let port):

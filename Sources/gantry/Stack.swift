@@ -70,11 +70,13 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             server.shutdownGracefully(timeout: .zero)
             fail("bind() failed: \(error)")
         }
-        writePidFile()
+        writePidFile(privileges: privileges)
         defer { pidFile?.remove() }
 
         if let privileges {
             privileges.hand(socketDirectory)
+            // Workers open the error log themselves, as the unprivileged user.
+            if let errorLog = Self.errorLogPath(configuration) { privileges.hand(errorLog) }
             do { try privileges.drop() } catch {
                 server.shutdownGracefully(timeout: .zero)
                 fail("\(error)")
@@ -303,13 +305,17 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
 
     /// nginx's `pid`: written once the ports are bound, removed at exit. Default `logs/gantry.pid`
     /// under the prefix; its directory is created when missing (for that default only).
-    private func writePidFile() {
+    private func writePidFile(privileges: StackPrivileges?) {
         let explicit = configuration.main.effective("pid")
         if let explicit, explicit.values[0] == "off" { return }
         let path = configuration.fullPath(explicit?.values[0] ?? SignalCommand.defaultPidPath)
         let file = PidFile(path: path)
         do {
-            if explicit == nil { mkdir(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]), 0o755) }
+            if explicit == nil {
+                // The default's directory is Gantry's: the dropped user may remove the file at exit.
+                let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+                if mkdir(directory, 0o755) == 0 { privileges?.hand(directory) }
+            }
             try file.write()
             pidFile = file
         } catch {
