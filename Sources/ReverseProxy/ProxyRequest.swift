@@ -107,11 +107,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished else { return }
         if !first, group.isSuperseded {
             // The servers were replaced (workers restarted or reloaded): retry among the current ones.
-            group = group.newest
-            attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: client.variables.remoteAddress),
-                                         hashKey: group.hashKey.map { $0.render(client.variables) } ?? "",
-                                         maxTries: settings.nextUpstreamTries)
+            moveToNewestGroup()
         }
+        if group.addresses.isEmpty, waitForServers() { return }
         if let peer = group.pick(&attempt) {
             holdingPeer = true
             connect(peer: peer)
@@ -138,6 +136,46 @@ final class ProxyRequest: UpstreamResponseDelegate {
             finish(status: .badGateway)
         }
         return true
+    }
+
+    /// A group with no servers yet (an app pool between a worker's death and its replacement):
+    /// wait up to `proxy_connect_timeout` for its next generation, as a shared listen backlog would.
+    func waitForServers() -> Bool {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let loop = self.loop
+        let waiting = group
+        let timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
+            guard !finished, group === waiting else { return }
+            logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
+            finish(status: .badGateway)
+        }
+        queueTimer = timer
+        let registered = group.lineage.whenSuperseded(waiting) {
+            loop.execute {
+                let request = bound.value
+                guard !request.finished, request.group === waiting else { return }
+                request.queueTimer?.cancel()
+                request.queueTimer = nil
+                request.moveToNewestGroup()
+                request.nextPeer(first: true)
+            }
+        }
+        if !registered {
+            timer.cancel()
+            queueTimer = nil
+            moveToNewestGroup()
+            if group.addresses.isEmpty { return waitForServers() }
+            return false
+        }
+        return true
+    }
+
+    /// Balances over the group's newest generation from now on, with a fresh set of tries.
+    func moveToNewestGroup() {
+        group = group.newest
+        attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: client.variables.remoteAddress),
+                                     hashKey: group.hashKey.map { $0.render(client.variables) } ?? "",
+                                     maxTries: settings.nextUpstreamTries)
     }
 
     func dequeued() {

@@ -29,9 +29,30 @@ public final class UpstreamGroup: Sendable {
 
     /// Where the newest generation of a group is; each replacement moves it.
     final class Lineage: Sendable {
-        private let newest = NIOLockedValueBox<UpstreamGroup?>(nil)
-        var current: UpstreamGroup? { newest.withLockedValue { $0 } }
-        func advance(to group: UpstreamGroup) { newest.withLockedValue { $0 = group } }
+        private struct State {
+            var newest: UpstreamGroup?
+            var waiters: [@Sendable () -> Void] = []
+        }
+        private let state = NIOLockedValueBox(State())
+        var current: UpstreamGroup? { state.withLockedValue { $0.newest } }
+
+        func advance(to group: UpstreamGroup) {
+            let waiters = state.withLockedValue { state -> [@Sendable () -> Void] in
+                state.newest = group
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for waiter in waiters { waiter() }
+        }
+
+        /// Runs `callback` (on any thread) once a generation newer than `group` exists; false when one already does.
+        func whenSuperseded(_ group: UpstreamGroup, _ callback: @escaping @Sendable () -> Void) -> Bool {
+            state.withLockedValue { state in
+                guard state.newest === group else { return false }
+                state.waiters.append(callback)
+                return true
+            }
+        }
     }
 
     /// Requests waiting for a peer below `max_conns` (`queue N`).

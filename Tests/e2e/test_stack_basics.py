@@ -129,3 +129,24 @@ def test_daemon_on_is_refused(gantry, tmp_path):
     assert stack.proc.wait(10) == 1
     assert '"daemon on" is not supported by gantry' in stack.output()
     stack.stop()
+
+
+def test_requests_wait_for_the_replacement_of_a_single_worker(gantry, tmp_path):
+    copy_app(tmp_path)
+    port = free_port()
+    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(workers=1)))
+    try:
+        pid = int(field(get(port, "/")[1], "pid"))
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(get, port, f"/load{i}") for i in range(200)]
+            time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+            answers = [f.result() for f in futures]
+        # At most the requests the dead worker was running (4 clients) fail; the rest wait for
+        # its replacement instead of getting 502 while the pool is empty.
+        failures = [a for a in answers if a[0] != 200]
+        assert len(failures) <= 4, failures
+        assert {field(body, "pid") for status, body in answers if status == 200} - {str(pid)}
+    finally:
+        stack.stop()
