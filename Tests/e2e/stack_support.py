@@ -49,14 +49,14 @@ def pool_block(app="stack_app:application", chdir=".", workers=2, extra=""):
 class Stack:
     """A running stack; `output()` is everything it printed (stderr and stdout)."""
 
-    def __init__(self, binary, directory, config_text, args=(), ready_timeout=30.0, expect_ready=True):
+    def __init__(self, binary, directory, config_text, args=(), ready_timeout=30.0, expect_ready=True, env=None):
         self.directory = directory
         self.config = directory / "gantry.conf"
         self.config.write_text(config_text)
         self.log_path = directory / "stack.out"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(binary), "-p", str(directory), "-c", "gantry.conf", *args],
-                                     cwd=directory, stdout=self._log, stderr=subprocess.STDOUT)
+                                     cwd=directory, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         if expect_ready:
             deadline = time.monotonic() + ready_timeout
             while "ready:" not in self.output():
