@@ -40,7 +40,7 @@ extension DirectiveTable {
         .init(module: "http_core", "root", hslIf, .take1, .supported),
         .init(module: "http_core", "alias", loc, .take1, .supported),
         .init(module: "http_core", "limit_except", loc, [.block, .oneOrMore], .unsupported, repeatable: false),
-        .init(module: "http_core", "client_max_body_size", hslIf, .take1, .supported, value: .offset),
+        .init(module: "http_core", "client_max_body_size", hsl, .take1, .supported, value: .offset),
         .init(module: "http_core", "client_body_buffer_size", hsl, .take1, .accepted, value: .size),
         .init(module: "http_core", "client_body_timeout", hsl, .take1, .unsupported, value: .milliseconds),
         .init(module: "http_core", "client_body_temp_path", hsl, .take1234, .accepted),
@@ -61,7 +61,7 @@ extension DirectiveTable {
         .init(module: "http_core", "postpone_output", hsl, .take1, .accepted, value: .size),
         .init(module: "http_core", "limit_rate", hslIf, .take1, .unsupported),
         .init(module: "http_core", "limit_rate_after", hslIf, .take1, .unsupported),
-        .init(module: "http_core", "keepalive_time", hsl, .take1, .unsupported, value: .milliseconds),
+        .init(module: "http_core", "keepalive_time", [.http, .server, .location, .upstream], .take1, .unsupported, value: .milliseconds),
         .init(module: "http_core", "keepalive_timeout", hsl, .take12, .supported),
         .init(module: "http_core", "keepalive_requests", hsl, .take1, .supported, value: .number),
         .init(module: "http_core", "keepalive_disable", hsl, .take12, .unsupported),
@@ -155,7 +155,7 @@ extension DirectiveTable {
         .init(module: "http_auth_request", "auth_request", hsl, .take1, .unsupported),
         .init(module: "http_auth_request", "auth_request_set", hsl, .take2, .unsupported, repeatable: true),
         // MARK: ngx_http_limit_req_module
-        .init(module: "http_limit_req", "limit_req_zone", httpOnly, [.take3, .take4], .unsupported, repeatable: true),
+        .init(module: "http_limit_req", "limit_req_zone", httpOnly, .take3, .unsupported, repeatable: true),
         .init(module: "http_limit_req", "limit_req", hsl, .take123, .unsupported, repeatable: true),
         .init(module: "http_limit_req", "limit_req_status", hsl, .take1, .unsupported),
         .init(module: "http_limit_req", "limit_req_log_level", hsl, .take1, .unsupported),
@@ -200,7 +200,7 @@ extension DirectiveTable {
         // MARK: ngx_http_secure_link_module
         .init(module: "http_secure_link", "secure_link", hsl, .take1, .unsupported),
         .init(module: "http_secure_link", "secure_link_md5", hsl, .take1, .unsupported),
-        .init(module: "http_secure_link", "secure_link_secret", loc, .take1, .unsupported),
+        .init(module: "http_secure_link", "secure_link_secret", hsl, .take1, .unsupported),
         // MARK: ngx_http_empty_gif_module
         .init(module: "http_empty_gif", "empty_gif", loc, .noArgs, .unsupported),
         // MARK: ngx_http_mp4_module
@@ -266,14 +266,14 @@ extension DirectiveTable {
         var rows: [DirectiveSpec] = []
         for gateway in gateways {
             for (suffix, arity, repeatable) in common {
-                if gateway == "grpc" && ["param", "cache", "cache_valid", "cache_key", "temp_path", "buffering", "pass_request_headers", "pass_request_body"].contains(suffix) { continue }
+                if gateway == "grpc" && ["buffers", "param", "cache", "cache_valid", "cache_key", "temp_path", "buffering", "pass_request_headers", "pass_request_body"].contains(suffix) { continue }
                 let contexts: DirectiveContexts = suffix == "pass" ? [.location, .locationIf] : hsl
                 rows.append(.init(module: "http_\(gateway)", "\(gateway)_\(suffix)", contexts, arity, .unsupported, repeatable: repeatable))
             }
         }
         rows += [
             .init(module: "http_fastcgi", "fastcgi_index", hsl, .take1, .unsupported),
-            .init(module: "http_fastcgi", "fastcgi_split_path_info", loc, .take1, .unsupported),
+            .init(module: "http_fastcgi", "fastcgi_split_path_info", hsl, .take1, .unsupported),
             .init(module: "http_fastcgi", "fastcgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
             .init(module: "http_uwsgi", "uwsgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
             .init(module: "http_scgi", "scgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
