@@ -50,6 +50,10 @@ struct ConfigValidator {
                 }
                 balancerSeen = true
                 upstreamSupportsBackup = directive.name == "least_conn"
+            case ("user", .main), ("user", .appPool), ("group", .appPool):
+                if let warning = try Accounts.check(directive, inAppPool: context == .appPool) {
+                    warnings.append(warning)
+                }
             case ("server", .upstream):
                 _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:
