@@ -56,6 +56,8 @@ CASES = [
     E + "http {\n server {\n  location / {\n   proxy_pass http://nowhere.invalid:8080/x;\n  }\n }\n}\n",
     E + "http {\n server { foo; }\n include /nonexistent;\n",
     "user nosuchuser;\n" + E,
+    E + "http {\n server {\n  listen 80;\n  listen 0.0.0.0:80;\n }\n}\n",
+    E + "http {\n server { listen 80 backlog=10; }\n server { listen 80 backlog=20; }\n}\n",
     "http {}\n",
 ]
 
@@ -77,6 +79,8 @@ WARN_CASES = [
     E + "http {\n types { text/html html; text/plain html; }\n}\n",
     E + "http {\n upstream u { least_conn; ip_hash; server 127.0.0.1; }\n}\n",
     E + "http {\n server { listen 80; server_name a/b; }\n}\n",
+    E + "http {\n server { listen 80; server_name a; }\n server { listen 80; server_name b a; }\n}\n",
+    E + "http {\n server { listen 8080 reuseport; }\n server { listen 8080; }\n}\n",
 ]
 
 
