@@ -59,6 +59,21 @@ CASES = [
     E + "http {\n server {\n  listen 80;\n  listen 0.0.0.0:80;\n }\n}\n",
     E + "http {\n server { listen 80 backlog=10; }\n server { listen 80 backlog=20; }\n}\n",
     "http {}\n",
+    # value checks of directives with their own syntax (some made by the front and proxy modules)
+    E + "http {\n server {\n  location / {\n   error_page 99 /x;\n  }\n }\n}\n",
+    E + "http {\n server {\n  access_log /tmp/gantry-test-x.log nofmt;\n }\n}\n",
+    E + "http {\n gzip_static maybe;\n}\n",
+    E + "http {\n expires maybe;\n}\n",
+    E + "http {\n expires @25h;\n}\n",
+    E + "http {\n server {\n  location / {\n   return 1000;\n  }\n }\n}\n",
+    E + "http {\n disable_symlinks maybe;\n}\n",
+    E + "http {\n proxy_http_version 3;\n}\n",
+    E + "http {\n proxy_next_upstream error bogus;\n}\n",
+    E + "http {\n server_tokens maybe;\n}\n",
+    E + "http {\n gzip_comp_level 0;\n}\n",
+    E + "http {\n lingering_close x;\n}\n",
+    E + "http {\n ssl_protocols TLSv1.2 TLSv9;\n}\n",
+    "events {\n use x;\n}\n",
 ]
 
 
@@ -81,6 +96,7 @@ WARN_CASES = [
     E + "http {\n server { listen 80; server_name a/b; }\n}\n",
     E + "http {\n server { listen 80; server_name a; }\n server { listen 80; server_name b a; }\n}\n",
     E + "http {\n server { listen 8080 reuseport; }\n server { listen 8080; }\n}\n",
+    E + "http {\n index /a b;\n}\n",
 ]
 
 
