@@ -77,7 +77,8 @@ def test_gantry_verdict(gantry, tmp_path, name):
         assert code == 0, err
         assert f"gantry: configuration file {conf} test is successful" in err
         expected = [w.format(prefix=prefix) for w in EXPECTED_WARNINGS.get(name, [])]
-        assert warn_lines(err) == expected
+        # As non-root, nginx (and Gantry) also warn that `user` makes sense only for root.
+        assert [w for w in warn_lines(err) if '"user" directive' not in w] == expected
 
 
 @pytest.mark.skipif(NGINX is None, reason="nginx-light is not installed (Scripts/install-deps installs it)")
