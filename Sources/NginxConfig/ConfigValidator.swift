@@ -18,7 +18,6 @@ struct ConfigValidator {
     private mutating func validate(level: [Directive], context: DirectiveContexts, enclosingLocation: LocationMatch?,
                                    groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
-        var upstreamSupportsBackup = true
         var balancerSeen = false
         var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
@@ -52,13 +51,10 @@ struct ConfigValidator {
                     warnings.append(ConfigWarning("load balancing method redefined", at: directive.location))
                 }
                 balancerSeen = true
-                upstreamSupportsBackup = directive.name == "least_conn"
             case ("user", .main), ("user", .appPool), ("group", .appPool):
                 if let warning = try Accounts.check(directive, inAppPool: context == .appPool) {
                     warnings.append(warning)
                 }
-            case ("server", .upstream):
-                _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:
                 break
             }

@@ -108,7 +108,7 @@ struct GantryCommand: ParsableCommand {
     private func log(_ level: String, _ message: String) {
         Console.error("gantry: [\(level)] \(message)")
         if let errorLog, errorLog != "stderr" {
-            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#0: \(message)\n", to: errorLog)
+            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#\(getpid()): \(message)\n", to: errorLog)
         }
     }
 
