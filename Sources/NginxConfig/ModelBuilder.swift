@@ -43,8 +43,7 @@ struct ModelBuilder {
             let groupScope = ConfigScope(kind: child.name == "upstream" ? .upstream : .appPool,
                                          directives: Self.ownDirectives(child.block ?? []), parent: scope)
             if child.name == "upstream" {
-                let servers = try Self.upstreamServers(child)
-                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location, servers: servers))
+                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location))
             } else {
                 if groupScope.own("wsgi") == nil {
                     throw ConfigError("no \"wsgi\" directive in app_pool \"\(name)\"", at: child.location)
@@ -61,24 +60,28 @@ struct ModelBuilder {
             try ProxyPassCheck.check(server.locations, groups: groups)
         }
         try ListenParser.checkDefaultServers(servers)
+        warnings += Self.conflictingServerNames(servers)
         return HTTPBlock(scope: scope, servers: servers, upstreams: upstreams, appPools: appPools)
     }
 
-    /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.
-    static func upstreamServers(_ upstream: Directive) throws(ConfigError) -> [UpstreamServer] {
-        var servers: [UpstreamServer] = []
-        var supportsBackup = true
-        for child in upstream.block ?? [] {
-            switch child.name {
-            case "ip_hash", "hash", "random": supportsBackup = false
-            case "server": servers.append(try UpstreamServer.parse(child, supportsBackup: supportsBackup))
-            default: break
+    /// nginx's `conflicting server name "a" on 0.0.0.0:80, ignored`: a later server claiming a name
+    /// an earlier one has on the same address never sees a request for it. A server without
+    /// `server_name` has the name "" as in nginx.
+    static func conflictingServerNames(_ servers: [ServerBlock]) -> [ConfigWarning] {
+        var claimed: Set<String> = []
+        var warnings: [ConfigWarning] = []
+        for server in servers {
+            let names = server.names.isEmpty ? [ServerName.exact("")] : server.names
+            for endpoint in Set(server.listens.map(\.endpoint)).sorted(by: { $0.description < $1.description }) {
+                for name in names {
+                    let key = "\(endpoint) \(name.configText)"
+                    if !claimed.insert(key).inserted {
+                        warnings.append(ConfigWarning("conflicting server name \"\(name.configText)\" on \(endpoint), ignored", at: nil))
+                    }
+                }
             }
         }
-        if servers.isEmpty {
-            throw ConfigError("no servers are inside upstream", at: upstream.blockEnd)
-        }
-        return servers
+        return warnings
     }
 
     private mutating func buildServer(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> ServerBlock {
