@@ -196,9 +196,11 @@ def test_an_app_that_cannot_be_imported_fails_fast_without_a_restart_loop(arbite
 
 
 def test_ttin_and_ttou_change_the_worker_count(arbiters):
-    arbiter = arbiters(workers=2).wait_ready()
+    arbiter = arbiters("--log-level", "debug", workers=2).wait_ready()
     arbiter.signal(signal.SIGTTIN)
     assert eventually(lambda: len(arbiter.workers()) == 3), arbiter.log
+    # Let the third worker get ready, so that TTOU retires a serving worker (gracefully).
+    assert eventually(lambda: arbiter.log.count(") ready") == 3), arbiter.log
     arbiter.signal(signal.SIGTTOU)
     assert eventually(lambda: len(arbiter.workers()) == 2), arbiter.log
     arbiter.signal(signal.SIGTTOU)
