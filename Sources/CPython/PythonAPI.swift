@@ -46,6 +46,7 @@ public final class PythonAPI: @unchecked Sendable {
     public let PyUnicode_AsUTF8String: @convention(c) (Obj) -> Obj?
     public let PyUnicode_InternFromString: @convention(c) (UnsafePointer<CChar>) -> Obj?
     public let PyBytes_FromStringAndSize: @convention(c) (UnsafePointer<CChar>?, Int) -> Obj?
+    public let PyBytes_Size: @convention(c) (Obj) -> Int
     public let PyBytes_AsStringAndSize: @convention(c) (Obj, UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>, UnsafeMutablePointer<Int>) -> Int32
     public let PyLong_FromSsize_t: @convention(c) (Int) -> Obj?
     public let PyLong_AsSsize_t: @convention(c) (Obj) -> Int
@@ -141,6 +142,7 @@ public final class PythonAPI: @unchecked Sendable {
         PyUnicode_InternFromString = try symbol("PyUnicode_InternFromString")
         PyBytes_FromStringAndSize = try symbol("PyBytes_FromStringAndSize")
         PyBytes_AsStringAndSize = try symbol("PyBytes_AsStringAndSize")
+        PyBytes_Size = try symbol("PyBytes_Size")
         PyLong_FromSsize_t = try symbol("PyLong_FromSsize_t")
         PyLong_AsSsize_t = try symbol("PyLong_AsSsize_t")
         PyBool_FromLong = try symbol("PyBool_FromLong")

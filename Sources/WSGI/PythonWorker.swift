@@ -111,6 +111,17 @@ final class PythonWorker: @unchecked Sendable {
                 }
                 index += 1
             }
+            if ended, !abandoned, !reportedOverflow, let declared = head?.contentLength {
+                let remaining = isList ? api.PyList_Size(result) : count
+                while index < remaining {
+                    if let item = isList ? api.PyList_GetItem(result, index) : api.PyTuple_GetItem(result, index),
+                       api.isBytes(item), api.PyBytes_Size(item) > 0 {
+                        reportOverflow(job, declared)
+                        break
+                    }
+                    index += 1
+                }
+            }
         } else {
             guard let iterator = api.PyObject_GetIter(result) else {
                 fail(job, "Error handling request \(requestDescription(job)): the app returned a non-iterable:\n\(context.runtime.takeErrorText())")
@@ -128,6 +139,15 @@ final class PythonWorker: @unchecked Sendable {
             if api.PyErr_Occurred() != nil {
                 fail(job, "Error handling request \(requestDescription(job)):\n\(context.runtime.takeErrorText())")
                 return
+            }
+            // Content-Length reached: one more look tells whether the app lied.
+            if ended, !abandoned, !reportedOverflow, let declared = head?.contentLength {
+                if let item = api.PyIter_Next(iterator) {
+                    if api.isBytes(item), api.PyBytes_Size(item) > 0 { reportOverflow(job, declared) }
+                    api.Py_DecRef(item)
+                } else {
+                    api.PyErr_Clear()
+                }
             }
         }
         finish(job)
@@ -173,10 +193,7 @@ final class PythonWorker: @unchecked Sendable {
         if let declared = head.contentLength {
             let room = declared - bodyBytes
             if bytes.count > room {
-                if !reportedOverflow {
-                    log.error("\(requestDescription(job)): the app sent more than its Content-Length of \(declared) bytes; the rest is dropped")
-                    reportedOverflow = true
-                }
+                reportOverflow(job, declared)
                 bytes = UnsafeRawBufferPointer(rebasing: bytes[0..<room])
             }
         }
@@ -199,6 +216,12 @@ final class PythonWorker: @unchecked Sendable {
         }
         if flush || ended { flushPending(job) }
         return true
+    }
+
+    private func reportOverflow(_ job: WSGIJob, _ declared: Int) {
+        guard !reportedOverflow else { return }
+        reportedOverflow = true
+        log.error("\(requestDescription(job)): the app sent more than its Content-Length of \(declared) bytes; the rest is dropped")
     }
 
     private func flushPending(_ job: WSGIJob) {
