@@ -263,3 +263,28 @@ def test_a_request_past_the_timeout_gets_504_and_its_worker_is_replaced(arbiters
     replaced = eventually(lambda: len(arbiter.workers()) == 1 and worker not in arbiter.workers())
     assert replaced, arbiter.log
     assert arbiter.get()[0] == 200
+
+
+def test_unix_and_tcp_binds_are_shared_by_the_workers_and_the_socket_file_is_removed(arbiters, tmp_path):
+    import socket
+    import stat
+
+    path = tmp_path / "app.sock"
+    arbiter = arbiters("-b", f"unix:{path}", "--umask", "0o007", workers=2).wait_ready()
+    assert stat.S_ISSOCK(path.stat().st_mode)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o770
+    assert f"unix:{path}" in arbiter.log
+    client = socket.socket(socket.AF_UNIX)
+    client.settimeout(30)
+    client.connect(str(path))
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    reply = b""
+    while chunk := client.recv(65536):
+        reply += chunk
+    client.close()
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert int(reply.split(b"\r\n\r\n", 1)[1].split()[0]) in arbiter.workers()
+    assert arbiter.get()[0] == 200
+    arbiter.signal(signal.SIGTERM)
+    assert arbiter.process.wait(30) == 0
+    assert not path.exists()
