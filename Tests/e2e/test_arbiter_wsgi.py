@@ -288,3 +288,13 @@ def test_unix_and_tcp_binds_are_shared_by_the_workers_and_the_socket_file_is_rem
     arbiter.signal(signal.SIGTERM)
     assert arbiter.process.wait(30) == 0
     assert not path.exists()
+
+
+def test_a_worker_that_keeps_dying_is_restarted_with_backoff_then_given_up(arbiters):
+    arbiter = arbiters("--log-level", "debug", workers=1, app="arbiter_crashing:application")
+    code = arbiter.process.wait(120)
+    arbiter._reader.join(10)
+    assert code != 0
+    assert "keeps dying" in arbiter.log, arbiter.log
+    assert "restarting a worker in" in arbiter.log
+    assert arbiter.log.count("Spawned worker pid") == 5, arbiter.log
