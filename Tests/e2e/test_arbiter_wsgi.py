@@ -298,3 +298,16 @@ def test_a_worker_that_keeps_dying_is_restarted_with_backoff_then_given_up(arbit
     assert "keeps dying" in arbiter.log, arbiter.log
     assert "restarting a worker in" in arbiter.log
     assert arbiter.log.count("Spawned worker pid") == 5, arbiter.log
+
+
+def test_a_frozen_worker_is_killed_when_its_heartbeat_stops(arbiters):
+    arbiter = arbiters("--timeout", "2", workers=1).wait_ready()
+    [worker] = arbiter.workers()
+    try:
+        arbiter.get("/freeze", timeout=30)
+    except Exception:  # noqa: BLE001 - the frozen worker's connection dies with it
+        pass
+    replaced = eventually(lambda: len(arbiter.workers()) == 1 and worker not in arbiter.workers())
+    assert replaced, arbiter.log
+    assert f"WORKER TIMEOUT (pid:{worker})" in arbiter.log
+    assert arbiter.get()[0] == 200
