@@ -66,6 +66,9 @@ METHOD = """\
   (templates in `Benchmarks/configs/`; nginx's only extras, `daemon off; pid …;`, go on its
   command line with `-g`). Access logs are **off for every server** (`access_log off;`; gunicorn
   and Granian log no access by default); `sendfile on` for the static servers.
+- **Peers run with their defaults** apart from the worker count, the address, `--log-level
+  warning`, and Granian's `--http 1` (every server speaks HTTP/1.1 here). gunicorn runs its
+  default `sync` workers, as the seed article deploys it.
 - **Load.** `wrk` (keep-alive, HTTP/1.1), 32 connections unless the curve says otherwise; a
   warm-up run is discarded, then the measured runs; the table keeps the median req/s, p50 and
   p99 (wrk's latency histogram, via a Lua `done` hook). The whole-stack scenarios alternate

@@ -161,9 +161,9 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
     for _ in range(timing.repeats):
         result = load.run_wrk(env.wrk, url, script, scenario.connections, timing.seconds, timing.threads, log)
         results.append(result)
+        row.runs.append(result.as_dict())  # kept in the JSON even if the server dies on the next check
         _check_alive(server)
     server.sampler.sample()
-    row.runs = [r.as_dict() for r in results]
     row.rps = round(statistics.median(r.rps for r in results), 1)
     row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
     row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
