@@ -79,6 +79,9 @@ METHOD = """\
 - **Peak RSS** = the highest sum of `VmRSS` over the server's whole process tree (master, workers,
   app processes; for nginx → gunicorn/Granian both trees), sampled every 0.25 s. RSS counts a
   page shared by forked workers once per process; the JSON results also hold PSS, which splits it.
+- **CPU µs/req** = CPU time (user + system) the server's process tree spent during the measured
+  runs ÷ the requests served: its cost per request, steadier than req/s when other work shares
+  the machine.
 - **Ratios** are Gantry ÷ the peer named in the row (req/s: higher is better; p99 and RSS: lower).
 - **Proxy upstream**: an nginx with one worker answering `return 200` on a Unix socket — the same
   fast upstream for both proxies, not measured itself.

@@ -66,6 +66,7 @@ class Row:
     rss_mib: float | None = None
     pss_mib: float | None = None
     processes: int | None = None
+    cpu_us_per_request: float | None = None
     note: str = ""
     commands: list[str] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
@@ -157,6 +158,8 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
     load.run_wrk(env.wrk, url, script, scenario.connections, timing.warmup, timing.threads, log)
     _check_alive(server)
     server.sampler.reset()
+    roots = [p.pid for p in server.processes]
+    cpu_before = procs.tree_cpu_seconds(roots)
     results = []
     for _ in range(timing.repeats):
         result = load.run_wrk(env.wrk, url, script, scenario.connections, timing.seconds, timing.threads, log)
@@ -164,6 +167,8 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
         row.runs.append(result.as_dict())  # kept in the JSON even if the server dies on the next check
         _check_alive(server)
     server.sampler.sample()
+    row.cpu_us_per_request = round((procs.tree_cpu_seconds(roots) - cpu_before) * 1e6
+                                   / max(1, sum(r.requests for r in results)), 1)
     row.rps = round(statistics.median(r.rps for r in results), 1)
     row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
     row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
