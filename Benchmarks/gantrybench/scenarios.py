@@ -118,6 +118,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("reload", "Whole stack under load, reloaded (SIGHUP) during the run: errors must be 0", "reload",
              lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"],
              targets=[Target("nginx→granian", "rps", None), Target("nginx→gunicorn", "rps", None)]),
+    Scenario("wsgi-reload", "WSGI app server alone under load, reloaded (SIGHUP to the arbiter): errors must be 0",
+             "reload", lambda env, _: servers.wsgi_servers(env, "hello:app", servers.HELLO), ["/"],
+             targets=[Target("gunicorn", "rps", None), Target("granian", "rps", None)]),
     Scenario("curve-static", "Concurrency curve, static 1 KiB", "curve", _small, [f"/{servers.SMALL_FILE}"]),
     Scenario("curve-stack", "Concurrency curve, whole stack (static + app, alternating)", "curve",
              lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"]),
@@ -179,6 +182,13 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
     problem = _error_rate_problem(row.errors, row.requests)
     if problem:
         row.fail(problem)
+    if row.errors:
+        kinds: dict[str, int] = {}
+        for result in results:
+            for kind, count in result.error_kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        row.note = (row.note + "; " if row.note else "") + "errors: " + ", ".join(
+            f"{kind} {count}" for kind, count in kinds.items() if count)
 
 
 def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
@@ -254,7 +264,7 @@ def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, 
         if problem:
             row.fail(problem)
     if result.errors:
-        row.note += f"; {result.errors} failed requests"
+        row.note += f"; {result.errors} failed requests ({result.errors_text()})"
 
 
 def measure_idle(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
