@@ -309,6 +309,21 @@ def _shown(env: Env, argv: list[str]) -> str:
 MEASURE = {"load": measure_load, "curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
 
 
+SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
+
+
+def estimated_seconds(scenario: Scenario, timing: Timing) -> float:
+    """A rough duration (start/stop included) so that a run can say how long it will take."""
+    servers_ = SERVER_COUNT.get(scenario.name, 3)
+    per_server = {
+        "load": timing.warmup + timing.repeats * (timing.seconds + 0.2) + 1,
+        "reload": 1 + timing.reload_seconds + 1.5,
+        "curve": len(timing.curve_levels) * (timing.curve_warmup + timing.curve_seconds + 0.3) + 1,
+        "idle": timing.idle_connections / 2000 + 3,
+    }[scenario.kind]
+    return servers_ * per_server
+
+
 def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],
                  only: set[str] | None, rows: list[Row]) -> None:
     """Run every server of a scenario in turn, appending to `rows`; a failure becomes a failed
