@@ -8,11 +8,31 @@ public struct Configuration: Sendable {
     /// The whole tree as parsed, includes expanded (for `-T` and for modules with their own blocks).
     public var directives: [Directive]
     public var http: HTTPBlock?
+    /// nginx's prefix (`-p`): relative paths in directives (`root html;`) are relative to it. Ends in `/`.
+    public var prefix: String
+    /// The main configuration file, as an absolute path.
+    public var configFile: String
+    /// Every file read, in order, each once (for `gantry -T`).
+    public var files: [ConfigFile]
+    /// Remarks to print as `[warn]` lines (directives that have no effect in Gantry, …).
+    public var warnings: [ConfigWarning]
+    /// nginx's `-e`: the error log to use until the configuration's `error_log` is open (`stderr` allowed).
+    public var commandLineErrorLog: String?
 
-    public init(main: ConfigScope, directives: [Directive], http: HTTPBlock?) {
+    public init(main: ConfigScope, directives: [Directive], http: HTTPBlock?,
+                prefix: String = "/", configFile: String = "", files: [ConfigFile] = [], warnings: [ConfigWarning] = []) {
         self.main = main
         self.directives = directives
         self.http = http
+        self.prefix = prefix
+        self.configFile = configFile
+        self.files = files
+        self.warnings = warnings
+    }
+
+    /// A path from a directive, made absolute against the prefix as nginx does (`ngx_conf_full_name`).
+    public func fullPath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : prefix + path
     }
 }
 
@@ -110,11 +130,14 @@ public struct UpstreamBlock: Sendable {
     public var name: String
     public var scope: ConfigScope
     public var location: SourceLocation
+    /// The `server` lines, parsed and resolved, in config order.
+    public var servers: [UpstreamServer]
 
-    public init(name: String, scope: ConfigScope, location: SourceLocation) {
+    public init(name: String, scope: ConfigScope, location: SourceLocation, servers: [UpstreamServer] = []) {
         self.name = name
         self.scope = scope
         self.location = location
+        self.servers = servers
     }
 }
 

@@ -1,0 +1,118 @@
+import NIOCore
+import NIOHTTP1
+import NginxConfig
+
+/// The front's extension point: a module that takes over the content phase of
+/// the locations whose directives ask for it, as nginx's `proxy_pass` does.
+///
+/// The front keeps routing (server, location, URI normalisation), the
+/// `Date`/`Server` headers, `add_header`, response framing, keep-alive and
+/// the access log; the module only produces the response.
+///
+/// A module is registered with `HTTPFrontServer(configuration:modules:)`.
+/// While the configuration is compiled, every location (named ones too) is
+/// offered to every module in order; the first one that returns a handler
+/// claims it and the front's static content handler is not used there.
+public protocol ContentModule: Sendable {
+    /// Returns the handler for `location` when its directives ask for this module
+    /// (e.g. the location has its own `proxy_pass`), nil otherwise. Throw a
+    /// `ConfigError` (with the directive's file:line) for a bad directive: the
+    /// stack then refuses to start, as nginx does.
+    func contentHandler(for location: ConfigScope, in configuration: Configuration) throws(ConfigError) -> (any ContentHandler)?
+}
+
+/// Produces the response for one request of a claimed location.
+public protocol ContentHandler: Sendable {
+    /// Called on the client connection's event loop (`exchange.eventLoop`) once
+    /// the request head is routed. The handler must end the exchange exactly
+    /// once: `sendEnd()` after `sendHead`, or `sendError(_:)`.
+    func handle(_ exchange: HTTPExchange)
+}
+
+/// What arrives of a request body, in order.
+public enum RequestBodyPart {
+    case bytes(ByteBuffer)
+    /// The body is complete (trailers of a chunked body are dropped).
+    case end
+    /// The client went away or sent a malformed body; the exchange is over.
+    case failed(any Error)
+}
+
+/// One request/response exchange handed to a `ContentHandler`.
+///
+/// Bound to the client connection's event loop: use it only there (hop with
+/// `eventLoop.execute` from elsewhere). Create upstream connections on the same
+/// loop (`ClientBootstrap(group: exchange.eventLoop)`) to avoid hops.
+public final class HTTPExchange {
+    /// The request head as received; `uri` is the raw request target.
+    public let head: HTTPRequestHead
+    /// nginx variables for this request (`$host`, `$remote_addr`, captures of the location regex, …).
+    public internal(set) var variables: RequestVariables
+    /// The claimed location's scope, for directives the module reads per request.
+    public let location: ConfigScope
+    public let channel: any Channel
+    public var eventLoop: any EventLoop { channel.eventLoop }
+    /// `Content-Length` of the request body, nil when chunked or absent.
+    public let requestBodyLength: Int?
+    /// Whether the request has a body at all (`Content-Length` > 0 or chunked).
+    public let hasRequestBody: Bool
+
+    /// Called when the peer's socket becomes writable again after `isWritable` was false:
+    /// resume reading from the upstream then.
+    public var onWritabilityChanged: ((Bool) -> Void)?
+    /// Called once if the client connection closes before the exchange ended.
+    public var onClientClose: (() -> Void)?
+
+    unowned let sink: any ExchangeSink
+
+    init(head: HTTPRequestHead, variables: RequestVariables, location: ConfigScope, channel: any Channel,
+         requestBodyLength: Int?, hasRequestBody: Bool, sink: any ExchangeSink) {
+        self.head = head
+        self.variables = variables
+        self.location = location
+        self.channel = channel
+        self.requestBodyLength = requestBodyLength
+        self.hasRequestBody = hasRequestBody
+        self.sink = sink
+    }
+
+    // MARK: Request body (with backpressure)
+
+    /// Starts delivering the request body to `onPart`. Bytes already received are
+    /// delivered at once; `.end` arrives last (immediately when there is no body).
+    public func readBody(_ onPart: @escaping (RequestBodyPart) -> Void) { sink.exchangeReadBody(onPart) }
+    /// Stops reading the client socket until `resumeBody()` (TCP backpressure).
+    public func pauseBody() { sink.exchangeSetBodyPaused(true) }
+    public func resumeBody() { sink.exchangeSetBodyPaused(false) }
+
+    // MARK: Response
+
+    /// Whether the client socket accepts more without buffering in memory.
+    public var isWritable: Bool { channel.isWritable }
+
+    /// Sends the status line and headers. The front adds `Server`, `Date`,
+    /// `Connection`, `add_header` values and the framing (`Transfer-Encoding:
+    /// chunked` when no `Content-Length` is given on HTTP/1.1).
+    public func sendHead(_ head: HTTPResponseHead) { sink.exchangeSendHead(head) }
+    /// Sends part of the body; the future completes when it is written to the socket.
+    @discardableResult
+    public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(data) }
+    /// Ends the response; the connection then serves the next request or closes.
+    public func sendEnd() { sink.exchangeSendEnd() }
+    /// Answers with the front's error response for `status` (honouring `error_page`)
+    /// instead of a response of its own; only valid before `sendHead`.
+    public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(status) }
+    /// Aborts a response already started (the client sees a truncated response and the connection closes).
+    public func abort() { sink.exchangeAbort() }
+}
+
+/// The connection side of an `HTTPExchange` (implemented by the front's connection handler).
+protocol ExchangeSink: AnyObject {
+    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void)
+    func exchangeSetBodyPaused(_ paused: Bool)
+    func exchangeSendHead(_ head: HTTPResponseHead)
+    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void>
+    func exchangeSendEnd()
+    func exchangeSendError(_ status: HTTPResponseStatus)
+    func exchangeAbort()
+}

@@ -1,0 +1,772 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NginxConfig
+
+/// Shared, immutable state of a running front (one per configuration).
+final class FrontContext: Sendable {
+    let configuration: FrontConfiguration
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    let engines: EngineRegistry
+    let connectionCounter = ConnectionCounter()
+
+    init(configuration: FrontConfiguration, threadPool: NIOThreadPool, logger: Logger) {
+        self.configuration = configuration
+        self.threadPool = threadPool
+        self.logger = logger
+        self.engines = EngineRegistry()
+    }
+}
+
+/// One `RequestEngine` (and open-file cache) per event loop, so the hot path takes no locks.
+final class EngineRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var engines: [ObjectIdentifier: RequestEngine] = [:]
+
+    /// Called on `loop` only; the engine it returns is used on that loop only.
+    func engine(for loop: any EventLoop) -> RequestEngine {
+        lock.lock()
+        defer { lock.unlock() }
+        let key = ObjectIdentifier(loop)
+        if let engine = engines[key] { return engine }
+        let engine = RequestEngine()
+        engines[key] = engine
+        return engine
+    }
+}
+
+final class ConnectionCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        value += 1
+        return value
+    }
+}
+
+/// The HTTP/1.x protocol for one client connection: parses requests (with
+/// nginx's limits and answers), runs them through the front's phases one at a
+/// time (pipelined requests wait in the buffer), writes responses (files by
+/// sendfile), keeps the connection alive as configured, and logs each request.
+final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = IOData
+
+    private let front: FrontContext
+    private let plan: ListenerPlan
+    private let engine: RequestEngine
+    private var context: ChannelHandlerContext!
+    private var eventLoop: any EventLoop
+    private var buffer: ByteBuffer
+    private var parser: HTTPRequestParser
+    private var defaultServer: VirtualServer
+    private var table: ServerNameTable<VirtualServer>
+
+    private var connectionNumber = 0
+    private var requestCount = 0
+    private var remoteAddress = ""
+    private var remotePort = ""
+    private var localAddress = ""
+    private var localPort = ""
+
+    /// The request being answered; nil between requests.
+    private var current: InFlight?
+    private var headStartTime: Double?
+    private var readPending = false
+    private var bodyPaused = false
+    private var closing = false
+    private var quiescing = false
+    private var needsFlush = false
+    private var processing = false
+    private var timer: Scheduled<Void>?
+    private var sendTimer: Scheduled<Void>?
+    private var keepaliveTimeout: Int64 = 75_000
+
+    /// Most bytes kept in memory for pipelined requests before reading stops.
+    private static let maxBuffered = 64 * 1024
+
+    final class InFlight {
+        var request: FrontRequest
+        var keepAlive: Bool
+        var bodyDone: Bool
+        var responseDone = false
+        var status = 0
+        var bodyBytes = 0
+        var headBytes = 0
+        // Content module exchange.
+        var exchange: HTTPExchange?
+        var bodyConsumer: ((RequestBodyPart) -> Void)?
+        var pendingBody: [ByteBuffer] = []
+        var pendingBodyEnd = false
+        var headSent = false
+        var chunked = false
+        var closeAfter = false
+        var noBody = false
+
+        init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
+            self.request = request
+            self.keepAlive = keepAlive
+            self.bodyDone = bodyDone
+        }
+    }
+
+    init(front: FrontContext, plan: ListenerPlan, engine: RequestEngine, eventLoop: any EventLoop) {
+        self.front = front
+        self.plan = plan
+        self.engine = engine
+        self.eventLoop = eventLoop
+        self.buffer = ByteBuffer()
+        self.table = plan.table(forLocalAddress: nil)
+        self.defaultServer = table.defaultServer
+        self.parser = HTTPRequestParser(limits: defaultServer.largeHeaderBuffers)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        connectionNumber = front.connectionCounter.next()
+        let channel = context.channel
+        if let remote = channel.remoteAddress {
+            remoteAddress = remote.ipAddress ?? "unix:"
+            remotePort = remote.port.map(String.init) ?? ""
+        } else {
+            remoteAddress = "unix:"
+        }
+        if let local = channel.localAddress {
+            localAddress = local.ipAddress ?? ""
+            localPort = local.port.map(String.init) ?? ""
+            table = plan.table(forLocalAddress: local.ipAddress?.lowercased())
+            defaultServer = table.defaultServer
+            parser = HTTPRequestParser(limits: defaultServer.largeHeaderBuffers)
+        }
+        armTimer(milliseconds: defaultServer.clientHeaderTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        sendTimer?.cancel()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        sendTimer?.cancel()
+        if let inFlight = current, !inFlight.responseDone {
+            if let consumer = inFlight.bodyConsumer, !inFlight.bodyDone {
+                consumer(.failed(ChannelError.eof))
+            }
+            inFlight.exchange?.onClientClose?()
+            inFlight.exchange?.onClientClose = nil
+            // nginx logs 499 when the client closes before the response.
+            if inFlight.status == 0 { inFlight.status = 499 }
+            log(inFlight)
+            current = nil
+        }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        if buffer.readableBytes == 0 {
+            buffer = incoming
+        } else {
+            buffer.writeBuffer(&incoming)
+        }
+        if current == nil && headStartTime == nil {
+            headStartTime = Date().timeIntervalSince1970
+            // A request has begun: the header timeout applies from now.
+            armTimer(milliseconds: defaultServer.clientHeaderTimeout)
+        }
+        processBuffer()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if bodyPaused || closing || (current != nil && buffer.readableBytes > Self.maxBuffered) {
+            readPending = true
+            return
+        }
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        if writable {
+            sendTimer?.cancel()
+            sendTimer = nil
+        } else if sendTimer == nil, let location = current?.request.location {
+            let ms = location.sendTimeout
+            sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [weak self] in
+                self?.front.logger.info("client timed out (110: Connection timed out) while sending response to client")
+                self?.context?.close(promise: nil)
+            }
+        }
+        current?.exchange?.onWritabilityChanged?(writable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is GracefulShutdownEvent {
+            quiescing = true
+            if current == nil { close() }
+            return
+        }
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            // Half-closed by the client: answer what is complete, then close.
+            if current == nil && buffer.readableBytes == 0 { close() }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        front.logger.debug("connection error: \(error)")
+        close()
+    }
+
+    // MARK: Parsing
+
+    private func processBuffer() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while !closing {
+            if let inFlight = current {
+                if inFlight.bodyDone { break }
+                let event: HTTPRequestParser.Event?
+                do { event = try parser.next(&buffer) } catch {
+                    failBody(inFlight, error)
+                    return
+                }
+                guard let event else { break }
+                switch event {
+                case .body(let bytes): deliverBody(inFlight, .bytes(bytes))
+                case .end:
+                    inFlight.bodyDone = true
+                    deliverBody(inFlight, .end)
+                    finishIfComplete(inFlight)
+                case .head: break
+                }
+                continue
+            }
+            let event: HTTPRequestParser.Event?
+            do { event = try parser.next(&buffer) } catch {
+                rejectRequest(error)
+                return
+            }
+            guard case .head(let box)? = event else { break }
+            startRequest(box.head)
+        }
+        if current == nil, buffer.readableBytes == 0 {
+            buffer.clear()
+        }
+        flushIfNeeded()
+        if readPending && !bodyPaused && !(current != nil && buffer.readableBytes > Self.maxBuffered) {
+            readPending = false
+            context?.read()
+        }
+    }
+
+    private func flushIfNeeded() {
+        if needsFlush, let context {
+            needsFlush = false
+            context.flush()
+        }
+    }
+
+    /// A request that could not be parsed: nginx's status, a log line, and the connection closes.
+    private func rejectRequest(_ error: RequestParseError) {
+        let now = Date().timeIntervalSince1970
+        front.logger.info("\(error.reason) while reading client request headers, client: \(remoteAddress), server: \(localAddress)")
+        var response = FrontResponse.builtinPage(error.status, serverTokens: defaultServer.serverLevel.serverTokens,
+                                                 allocator: context.channel.allocator)
+        response.closeConnection = true
+        let variables = RequestVariables(method: "", requestURI: "", uri: "", args: "", version: .http1_1, headers: [:],
+                                         remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
+                                         serverPort: localPort, startTime: headStartTime ?? now)
+        let head = ParsedRequestHead(method: "", target: "", version: .http1_1, headers: [:], framing: .none, length: 0)
+        let request = FrontRequest(head: head, variables: variables, server: defaultServer, uri: "/", args: "")
+        let inFlight = InFlight(request: request, keepAlive: false, bodyDone: true)
+        inFlight.request.location = defaultServer.serverLevel
+        current = inFlight
+        write(response, for: inFlight)
+    }
+
+    private func startRequest(_ head: ParsedRequestHead) {
+        timer?.cancel()
+        timer = nil
+        requestCount += 1
+        let now = Date().timeIntervalSince1970
+        let start = headStartTime ?? now
+        headStartTime = nil
+        let parts = URIPath.split(target: head.target)
+        var hostHeader = head.headers.first(name: "host")
+        // An absolute-form target names the host itself.
+        if !head.target.hasPrefix("/"), let schemeEnd = head.target.range(of: "://") {
+            let authority = head.target[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" }
+            hostHeader = String(authority)
+        }
+        var host: String?
+        var badHost = false
+        if let hostHeader {
+            host = ServerNameTable<VirtualServer>.normalizeHost(hostHeader)
+            badHost = host == nil
+        }
+        let chosen = table.find(host: host)
+        let server = chosen.server
+        let bodyDone = head.framing == .none || head.framing == .length(0)
+        var variables = RequestVariables(
+            method: head.method, requestURI: head.target, uri: "", args: String(parts.query), version: head.version,
+            headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
+            serverPort: localPort, scheme: "http", serverName: server.primaryName,
+            host: host ?? server.primaryName, startTime: start)
+        variables.connectionNumber = connectionNumber
+        variables.connectionRequests = requestCount
+        if let captures = chosen.captures {
+            variables.captures = captures.captures
+            variables.namedCaptures = captures.named
+        }
+        let wantsKeepAlive = head.wantsKeepAlive && !quiescing
+        var request = FrontRequest(head: head, variables: variables, server: server, uri: "/", args: String(parts.query))
+        request.location = server.serverLevel
+        let inFlight = InFlight(request: request, keepAlive: wantsKeepAlive, bodyDone: bodyDone)
+        current = inFlight
+        inFlight.headBytes = head.length
+
+        let normalized: String
+        do {
+            normalized = try URIPath.normalize(parts.path)
+        } catch {
+            front.logger.info("client sent invalid request \"\(head.method) \(head.target)\", client: \(remoteAddress)")
+            var response = FrontResponse.builtinPage(.badRequest, serverTokens: server.serverLevel.serverTokens, allocator: context.channel.allocator)
+            response.closeConnection = true
+            write(response, for: inFlight)
+            return
+        }
+        if badHost {
+            front.logger.info("client sent invalid host header while reading client request headers, client: \(remoteAddress)")
+            var response = FrontResponse.builtinPage(.badRequest, serverTokens: server.serverLevel.serverTokens, allocator: context.channel.allocator)
+            response.closeConnection = true
+            write(response, for: inFlight)
+            return
+        }
+        inFlight.request.uri = normalized
+        inFlight.request.variables.uri = normalized
+        runEngine(inFlight)
+    }
+
+    private func runEngine(_ inFlight: InFlight) {
+        guard current === inFlight, !closing else { return }
+        switch engine.process(&inFlight.request) {
+        case .respond(let response):
+            write(response, for: inFlight)
+        case .probe(let key):
+            let pool = front.threadPool
+            let loop = context.eventLoop
+            pool.runIfActive(eventLoop: loop) { FileSystem.probe(key) }.hop(to: loop).assumeIsolated().whenComplete { [self] (result: Result<FileProbe, any Error>) in
+                switch result {
+                case .success(let probe):
+                    engine.store(key, probe)
+                    runEngine(inFlight)
+                case .failure:
+                    var response = FrontResponse.builtinPage(.internalServerError, serverTokens: true, allocator: context?.channel.allocator ?? ByteBufferAllocator())
+                    response.closeConnection = true
+                    write(response, for: inFlight)
+                }
+            }
+        case .compress(let file, let level):
+            let loop = context.eventLoop
+            let key = RequestEngine.GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: level)
+            front.threadPool.runIfActive(eventLoop: loop) { Gzip.compress(file: file, level: level) }.hop(to: loop).assumeIsolated().whenComplete { [self] (result: Result<ByteBuffer?, any Error>) in
+                if case .success(let compressed?) = result {
+                    if engine.gzipCache.count > 256 { engine.gzipCache.removeAll() }
+                    engine.gzipCache[key] = compressed
+                    runEngine(inFlight)
+                } else {
+                    var response = FrontResponse.builtinPage(.internalServerError, serverTokens: true, allocator: context?.channel.allocator ?? ByteBufferAllocator())
+                    response.closeConnection = true
+                    write(response, for: inFlight)
+                }
+            }
+        case .content(let handler, let location):
+            if case .length(let n) = inFlight.request.head.framing, n > location.clientMaxBodySize {
+                front.logger.error("client intended to send too large body: \(n) bytes, client: \(remoteAddress)")
+                var response = engine.errorResponse(.payloadTooLarge, &inFlight.request, location: location)
+                response.closeConnection = true
+                write(response, for: inFlight)
+                return
+            }
+            let head = inFlight.request.head
+            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
+            let hasBody = head.framing != .none && head.framing != .length(0)
+            var bodyLength: Int?
+            if case .length(let n) = head.framing { bodyLength = n }
+            let exchange = HTTPExchange(head: requestHead, variables: inFlight.request.variables, location: location.scope,
+                                        channel: context.channel, requestBodyLength: bodyLength, hasRequestBody: hasBody, sink: self)
+            inFlight.exchange = exchange
+            handler.handle(exchange)
+        }
+    }
+
+    // MARK: Writing responses
+
+    private func write(_ response: FrontResponse, for inFlight: InFlight) {
+        guard let context, current === inFlight else { return }
+        var response = response
+        let location = response.location ?? inFlight.request.location ?? defaultServer.serverLevel
+        if response.contentLength == -1 {
+            // `return 444`: close without a response.
+            inFlight.status = 444
+            inFlight.responseDone = true
+            inFlight.keepAlive = false
+            log(inFlight)
+            current = nil
+            close()
+            return
+        }
+        keepaliveTimeout = location.keepaliveTimeout
+        var keepAlive = inFlight.keepAlive && !response.closeConnection && location.keepaliveTimeout > 0
+            && requestCount < location.keepaliveRequests
+        inFlight.keepAlive = keepAlive
+
+        if response.location != nil { applyHeaderFilters(&response, location: location, request: inFlight.request) }
+        var head = context.channel.allocator.buffer(capacity: 256)
+        writeStatusLine(&head, response.status)
+        writeCommonHeaders(&head, location: location)
+        for (name, value) in response.headers where name == "Content-Type" {
+            head.writeString("Content-Type: \(value)\r\n")
+        }
+        if let length = response.contentLength {
+            head.writeString("Content-Length: \(length)\r\n")
+        }
+        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "ETag" && name != "Accept-Ranges" && !name.isEmpty && !name.hasPrefix("~") {
+            if name == "Location" || name == "Content-Encoding" || name == "Content-Range" {
+                head.writeString("\(name): \(value)\r\n")
+            }
+        }
+        for (name, value) in response.headers where name == "Last-Modified" {
+            head.writeString("Last-Modified: \(value)\r\n")
+        }
+        head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
+            head.writeString("\(name): \(value)\r\n")
+        }
+        for (name, value) in response.headers where !["Content-Type", "Last-Modified", "ETag", "Accept-Ranges", "Location", "Content-Encoding", "Content-Range"].contains(name) {
+            head.writeString("\(name): \(value)\r\n")
+        }
+        head.writeString("\r\n")
+        inFlight.headBytes = head.readableBytes
+        inFlight.status = Int(response.status.code)
+        context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        var bodyBytes = 0
+        if !response.suppressBody {
+            for piece in response.body {
+                switch piece {
+                case .bytes(let bytes):
+                    bodyBytes += bytes.readableBytes
+                    context.write(wrapOutboundOut(.byteBuffer(bytes)), promise: nil)
+                case .file(let file, let start, let end):
+                    guard let region = file.region(from: start, to: end) else {
+                        keepAlive = false
+                        inFlight.keepAlive = false
+                        break
+                    }
+                    bodyBytes += end - start
+                    let promise = context.eventLoop.makePromise(of: Void.self)
+                    promise.futureResult.whenComplete { _ in try? region.fileHandle.close() }
+                    context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
+                }
+            }
+        }
+        inFlight.bodyBytes = bodyBytes
+        needsFlush = true
+        responseFinished(inFlight)
+    }
+
+    /// `expires` and `add_header`, for the statuses nginx applies them to.
+    private func applyHeaderFilters(_ response: inout FrontResponse, location: LocationSettings, request: FrontRequest) {
+        let code = Int(response.status.code)
+        let success = [200, 201, 204, 206, 301, 302, 303, 304, 307, 308].contains(code)
+        if success, let expires = location.expires {
+            let now = Int(time(nil))
+            var lastModified: Int?
+            if let text = response.headers.first(where: { $0.0 == "Last-Modified" })?.1 { lastModified = HTTPDate.parse(text) }
+            switch expires {
+            case .epoch:
+                response.headers.append(("Expires", "Thu, 01 Jan 1970 00:00:01 GMT"))
+                response.headers.append(("Cache-Control", "no-cache"))
+            case .max:
+                response.headers.append(("Expires", "Thu, 31 Dec 2037 23:55:55 GMT"))
+                response.headers.append(("Cache-Control", "max-age=315360000"))
+            case .relative(let seconds):
+                response.headers.append(("Expires", HTTPDate.rfc1123(now + seconds)))
+                response.headers.append(("Cache-Control", seconds < 0 ? "no-cache" : "max-age=\(seconds)"))
+            case .modified(let seconds):
+                let at = (lastModified ?? now) + seconds
+                response.headers.append(("Expires", HTTPDate.rfc1123(at)))
+                let age = at - now
+                response.headers.append(("Cache-Control", age <= 0 ? "no-cache" : "max-age=\(age)"))
+            }
+        }
+        for addition in location.addHeaders where addition.always || success {
+            let value = addition.value.render(request.variables)
+            if !value.isEmpty { response.headers.append((addition.name, value)) }
+        }
+    }
+
+    private func writeStatusLine(_ head: inout ByteBuffer, _ status: HTTPResponseStatus) {
+        head.writeString("HTTP/1.1 \(status.code) \(status.nginxReason)\r\n")
+    }
+
+    private func writeCommonHeaders(_ head: inout ByteBuffer, location: LocationSettings) {
+        head.writeString(location.serverTokens ? "Server: \(FrontServerInfo.nameAndVersion)\r\n" : "Server: \(FrontServerInfo.name)\r\n")
+        head.writeString("Date: \(HTTPDate.now())\r\n")
+    }
+
+    /// The response is queued: log it, then serve the next request or close.
+    private func responseFinished(_ inFlight: InFlight) {
+        inFlight.responseDone = true
+        finishIfComplete(inFlight)
+    }
+
+    private func finishIfComplete(_ inFlight: InFlight) {
+        guard inFlight.responseDone, current === inFlight else { return }
+        if !inFlight.keepAlive {
+            log(inFlight)
+            current = nil
+            closing = true
+            flushIfNeeded()
+            context?.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: nil)
+            closeAfterWrites()
+            return
+        }
+        // The request body must be read (and discarded) before the next request.
+        guard inFlight.bodyDone else { return }
+        log(inFlight)
+        current = nil
+        if quiescing {
+            flushIfNeeded()
+            closeAfterWrites()
+            return
+        }
+        if buffer.readableBytes == 0 {
+            armTimer(milliseconds: keepaliveTimeout)
+        } else {
+            headStartTime = Date().timeIntervalSince1970
+            armTimer(milliseconds: defaultServer.clientHeaderTimeout)
+        }
+        if !processing {
+            processBuffer()
+        }
+    }
+
+    private func closeAfterWrites() {
+        guard let context else { return }
+        closing = true
+        timer?.cancel()
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
+        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
+            self?.close()
+        }
+    }
+
+    private func close() {
+        closing = true
+        timer?.cancel()
+        guard let context else { return }
+        context.close(promise: nil)
+    }
+
+    private func armTimer(milliseconds: Int64) {
+        timer?.cancel()
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) { [weak self] in
+            guard let self, self.current == nil else { return }
+            self.close()
+        }
+    }
+
+    private func log(_ inFlight: InFlight) {
+        guard let location = inFlight.request.location, !location.accessLogs.isEmpty else { return }
+        var variables = inFlight.request.variables
+        variables.status = inFlight.status
+        variables.bodyBytesSent = inFlight.bodyBytes
+        variables.bytesSent = inFlight.bodyBytes + inFlight.headBytes
+        let now = Date().timeIntervalSince1970
+        for target in location.accessLogs {
+            target.file.append(target.format.render(variables, now: now))
+        }
+    }
+
+    // MARK: Request body delivery
+
+    private func deliverBody(_ inFlight: InFlight, _ part: RequestBodyPart) {
+        guard inFlight.exchange != nil else { return }
+        if let consumer = inFlight.bodyConsumer {
+            consumer(part)
+        } else {
+            switch part {
+            case .bytes(let bytes): inFlight.pendingBody.append(bytes)
+            case .end: inFlight.pendingBodyEnd = true
+            case .failed: break
+            }
+        }
+    }
+
+    private func failBody(_ inFlight: InFlight, _ error: RequestParseError) {
+        front.logger.info("\(error.reason), client: \(remoteAddress)")
+        if let consumer = inFlight.bodyConsumer { consumer(.failed(error)) }
+        inFlight.bodyDone = true
+        if inFlight.responseDone || inFlight.headSent {
+            close()
+        } else {
+            inFlight.exchange = nil
+            var response = FrontResponse.builtinPage(error.status, serverTokens: true, allocator: context.channel.allocator)
+            response.closeConnection = true
+            write(response, for: inFlight)
+        }
+    }
+
+    // MARK: ExchangeSink
+
+    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void) {
+        guard let inFlight = current else { return }
+        inFlight.bodyConsumer = onPart
+        let pending = inFlight.pendingBody
+        inFlight.pendingBody = []
+        for bytes in pending { onPart(.bytes(bytes)) }
+        if inFlight.pendingBodyEnd || (inFlight.bodyDone && inFlight.request.head.framing != .chunked && !hasBodyFraming(inFlight)) {
+            inFlight.pendingBodyEnd = false
+            onPart(.end)
+        }
+    }
+
+    private func hasBodyFraming(_ inFlight: InFlight) -> Bool {
+        switch inFlight.request.head.framing {
+        case .none, .length(0): return false
+        default: return true
+        }
+    }
+
+    func exchangeSetBodyPaused(_ paused: Bool) {
+        bodyPaused = paused
+        if !paused {
+            processBuffer()
+        }
+    }
+
+    func exchangeSendHead(_ responseHead: HTTPResponseHead) {
+        guard let inFlight = current, let context, !inFlight.headSent else { return }
+        inFlight.headSent = true
+        let location = inFlight.request.location ?? defaultServer.serverLevel
+        var response = FrontResponse(status: responseHead.status)
+        response.location = location
+        applyHeaderFilters(&response, location: location, request: inFlight.request)
+        let code = Int(responseHead.status.code)
+        inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
+        let hasLength = responseHead.headers.contains(name: "content-length")
+        var keepAlive = inFlight.keepAlive && location.keepaliveTimeout > 0 && requestCount < location.keepaliveRequests
+        if !hasLength && !inFlight.noBody {
+            if inFlight.request.head.version.minor >= 1 {
+                inFlight.chunked = true
+            } else {
+                keepAlive = false
+            }
+        }
+        inFlight.keepAlive = keepAlive
+        var head = context.channel.allocator.buffer(capacity: 512)
+        writeStatusLine(&head, responseHead.status)
+        writeCommonHeaders(&head, location: location)
+        for (name, value) in responseHead.headers {
+            let lower = name.lowercased()
+            if lower == "connection" || lower == "transfer-encoding" || lower == "keep-alive" || lower == "server" || lower == "date" { continue }
+            head.writeString("\(name): \(value)\r\n")
+        }
+        if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
+        head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
+        head.writeString("\r\n")
+        inFlight.status = code
+        inFlight.headBytes = head.readableBytes
+        context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+    }
+
+    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void> {
+        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else {
+            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
+        let count = data.readableBytes
+        guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
+        inFlight.bodyBytes += count
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        if inFlight.chunked {
+            var prefix = context.channel.allocator.buffer(capacity: 16)
+            prefix.writeString(String(count, radix: 16) + "\r\n")
+            context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
+            context.write(wrapOutboundOut(data), promise: nil)
+            var suffix = context.channel.allocator.buffer(capacity: 2)
+            suffix.writeString("\r\n")
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(suffix)), promise: promise)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(data), promise: promise)
+        }
+        return promise.futureResult
+    }
+
+    func exchangeSendEnd() {
+        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else { return }
+        if inFlight.chunked && !inFlight.noBody {
+            var last = context.channel.allocator.buffer(capacity: 5)
+            last.writeString("0\r\n\r\n")
+            context.write(wrapOutboundOut(.byteBuffer(last)), promise: nil)
+        }
+        needsFlush = true
+        inFlight.exchange = nil
+        if !inFlight.bodyDone {
+            // The module did not read the whole body: discard the rest, as nginx does.
+            inFlight.bodyConsumer = nil
+            bodyPaused = false
+        }
+        responseFinished(inFlight)
+        flushIfNeeded()
+    }
+
+    func exchangeSendError(_ status: HTTPResponseStatus) {
+        guard let inFlight = current, !inFlight.headSent, !inFlight.responseDone else { return }
+        inFlight.exchange = nil
+        inFlight.bodyConsumer = nil
+        bodyPaused = false
+        let location = inFlight.request.location ?? defaultServer.serverLevel
+        switch engine.processError(status, &inFlight.request, location: location) {
+        case .respond(let response): write(response, for: inFlight)
+        default: runEngine(inFlight)
+        }
+        flushIfNeeded()
+    }
+
+    func exchangeAbort() {
+        guard let inFlight = current else { return }
+        inFlight.keepAlive = false
+        inFlight.responseDone = true
+        inFlight.exchange = nil
+        log(inFlight)
+        current = nil
+        close()
+    }
+}
+
+/// Sent to every connection when the server stops: finish the current response, then close.
+struct GracefulShutdownEvent: Sendable {}

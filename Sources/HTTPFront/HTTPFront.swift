@@ -1,3 +1,0 @@
-// HTTPFront module: see docs/architecture.md.
-import NIOCore
-enum HTTPFrontModule {}

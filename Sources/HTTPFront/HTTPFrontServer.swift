@@ -1,0 +1,134 @@
+import Foundation
+import Synchronization
+import Logging
+import NIOCore
+import NIOPosix
+import NginxConfig
+
+/// The running front: one listening socket per distinct `listen`, one event
+/// loop per worker (`worker_processes`), a small thread pool for file-system
+/// probes, and the access log writers.
+///
+/// ```swift
+/// let server = try HTTPFrontServer(configuration: config, modules: [proxy], logger: logger)
+/// try server.start()          // binds every listen; throws when one cannot be bound
+/// server.shutdownGracefully() // stop accepting, finish in-flight responses, close
+/// ```
+public final class HTTPFrontServer: Sendable {
+    private let front: FrontContext
+    private let group: MultiThreadedEventLoopGroup
+    private let state = Mutex(State())
+
+    private struct State {
+        var serverChannels: [any Channel] = []
+        var children: [ObjectIdentifier: any Channel] = [:]
+        var stopping = false
+    }
+
+    /// Compiles the configuration; throws the first error in nginx's words with file:line.
+    public init(configuration: Configuration, modules: [any ContentModule] = [], logger: Logger,
+                eventLoopGroup: MultiThreadedEventLoopGroup? = nil) throws(ConfigError) {
+        let compiled = try FrontConfiguration(configuration, modules: modules)
+        let pool = NIOThreadPool(numberOfThreads: max(2, min(8, compiled.workerThreads)))
+        pool.start()
+        self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: compiled.workerThreads)
+        self.front = FrontContext(configuration: compiled, threadPool: pool, logger: logger)
+    }
+
+    /// The event loops serving clients; a content module may create upstream connections on them.
+    public var eventLoopGroup: any EventLoopGroup { group }
+
+    /// Opens the access logs and binds every listen address.
+    public func start() throws {
+        for file in front.configuration.accessLogFiles {
+            if let problem = file.open() {
+                front.logger.error("\(problem)")
+            }
+        }
+        for plan in front.configuration.listeners {
+            let channel = try bind(plan)
+            state.withLock { $0.serverChannels.append(channel) }
+            front.logger.notice("listening on \(FrontConfiguration.describe(plan.endpoint))")
+        }
+    }
+
+    /// Addresses actually bound (ports chosen by the OS for `listen 0` included).
+    public var localAddresses: [SocketAddress] {
+        state.withLock { state in state.serverChannels.compactMap { $0.localAddress } }
+    }
+
+    private func bind(_ plan: ListenerPlan) throws -> any Channel {
+        let front = self.front
+        let backlog = plan.parameters.compactMap { p -> Int32? in
+            p.hasPrefix("backlog=") ? Int32(p.dropFirst(8)) : nil
+        }.first ?? 511
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: backlog)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
+            .childChannelInitializer { [weak self] channel in
+                let loop = channel.eventLoop
+                let handler = HTTPConnectionHandler(front: front, plan: plan, engine: front.engines.engine(for: loop), eventLoop: loop)
+                self?.track(channel)
+                return loop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        if plan.parameters.contains("reuseport") {
+            bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
+        }
+        if case .tcp = plan.endpoint {
+            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        }
+        switch plan.endpoint {
+        case .tcp(let host, let port):
+            if let host, host.contains(":") {
+                let v6only = !plan.parameters.contains("ipv6only=off")
+                bootstrap = bootstrap.serverChannelOption(.ipOption(.ipv6_v6only), value: v6only ? 1 : 0)
+                _ = bootstrap
+                return try bootstrap.bind(host: host, port: port).wait()
+            }
+            return try bootstrap.bind(host: host ?? "0.0.0.0", port: port).wait()
+        case .unix(let path):
+            return try bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+        }
+    }
+
+    private func track(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        let stopping = state.withLock { state -> Bool in
+            state.children[id] = channel
+            return state.stopping
+        }
+        if stopping { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { [weak self] _ in
+            self?.state.withLock { _ = $0.children.removeValue(forKey: id) }
+        }
+    }
+
+    /// Stops accepting, lets every connection finish its current response, then
+    /// closes; connections still open after `timeout` are closed anyway.
+    public func shutdownGracefully(timeout: TimeAmount = .seconds(10)) {
+        let (servers, children) = state.withLock { state -> ([any Channel], [any Channel]) in
+            state.stopping = true
+            return (state.serverChannels, Array(state.children.values))
+        }
+        for server in servers { try? server.close().wait() }
+        for child in children {
+            child.pipeline.fireUserInboundEventTriggered(GracefulShutdownEvent())
+        }
+        let deadline = NIODeadline.now() + timeout
+        while NIODeadline.now() < deadline {
+            if state.withLock({ $0.children.isEmpty }) { break }
+            usleep(20_000)
+        }
+        let remaining = state.withLock { state in Array(state.children.values) }
+        for child in remaining { child.close(promise: nil) }
+        for file in front.configuration.accessLogFiles { file.close() }
+        try? group.syncShutdownGracefully()
+        try? front.threadPool.syncShutdownGracefully()
+    }
+}

@@ -1,0 +1,130 @@
+import NginxConfig
+
+/// A regular expression from the config (`location ~`, `server_name ~`), with
+/// nginx's unanchored search and numbered/named captures.
+public struct ConfigRegex: @unchecked Sendable {
+    // Regex is immutable after compilation; matching does not mutate it.
+    private let regex: Regex<AnyRegexOutput>
+    public let source: String
+    public let caseInsensitive: Bool
+    /// Names of `(?<name>…)` groups, usable as `$name`.
+    public let captureNames: Set<String>
+
+    public struct CompileError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(_ source: String, caseInsensitive: Bool) throws(CompileError) {
+        do {
+            var regex = try Regex(source)
+            if caseInsensitive { regex = regex.ignoresCase() }
+            self.regex = regex
+        } catch {
+            throw CompileError(description: "\"\(source)\": \(error)")
+        }
+        self.source = source
+        self.caseInsensitive = caseInsensitive
+        var names = Set<String>()
+        // Named groups: (?<name>…) and (?P<name>…).
+        var rest = Substring(source)
+        while let range = rest.range(of: "(?") {
+            var after = rest[range.upperBound...]
+            if after.hasPrefix("P") { after = after.dropFirst() }
+            if after.hasPrefix("<"), let close = after.firstIndex(of: ">") {
+                let name = after[after.index(after: after.startIndex)..<close]
+                if !name.isEmpty, !name.hasPrefix("="), !name.hasPrefix("!") { names.insert(String(name)) }
+            }
+            rest = rest[range.upperBound...]
+        }
+        self.captureNames = names
+    }
+
+    /// Captures of the first match: `[0]` is the whole match, then `$1`… (absent groups are "").
+    public struct Match: Sendable, Equatable {
+        public var captures: [String]
+        public var named: [String: String]
+    }
+
+    public func firstMatch(in text: String) -> Match? {
+        guard let match = try? regex.firstMatch(in: text) else { return nil }
+        var captures: [String] = []
+        var named: [String: String] = [:]
+        for element in match.output {
+            let value = element.substring.map(String.init) ?? ""
+            captures.append(value)
+            if let name = element.name { named[name] = value }
+        }
+        return Match(captures: captures, named: named)
+    }
+}
+
+/// nginx's location search (`ngx_http_core_find_location`) over one level of
+/// locations and their nested ones: `=` exact stops at once; otherwise the
+/// longest prefix is remembered and its nested locations searched; then,
+/// unless that prefix is `^~`, regexes are tried in config order and the first
+/// match wins (its nested locations searched too); else the longest prefix.
+public struct LocationTree<Payload: Sendable>: Sendable {
+    public struct Node: Sendable {
+        public var match: LocationMatch
+        public var regex: ConfigRegex?
+        public var payload: Payload
+        public var nested: LocationTree<Payload>
+    }
+
+    public var exact: [String: Node] = [:]
+    /// Prefix locations sorted longest first.
+    public var prefixes: [(prefix: String, node: Node)] = []
+    public var regexes: [Node] = []
+    public var named: [String: Node] = [:]
+
+    public init() {}
+
+    public mutating func add(_ node: Node) {
+        switch node.match {
+        case .exact(let uri): exact[uri] = node
+        case .prefix(let prefix, _):
+            prefixes.append((prefix, node))
+            prefixes.sort { $0.prefix.utf8.count > $1.prefix.utf8.count }
+        case .regex: regexes.append(node)
+        case .named(let name): named[name] = node
+        }
+    }
+
+    public struct Found: Sendable {
+        public var payload: Payload
+        public var captures: ConfigRegex.Match?
+    }
+
+    public func find(_ uri: String) -> Found? { search(uri)?.found }
+
+    /// Nested search; `final` when an exact or regex location decided (outer regexes are then skipped).
+    private func search(_ uri: String) -> (found: Found, final: Bool)? {
+        if let node = exact[uri] { return (Found(payload: node.payload, captures: nil), true) }
+        var best: Found?
+        var noRegex = false
+        if let hit = prefixes.first(where: { uri.utf8.starts(with: $0.prefix.utf8) }) {
+            if case .prefix(_, let stops) = hit.node.match { noRegex = stops }
+            best = Found(payload: hit.node.payload, captures: nil)
+            if let inner = hit.node.nested.search(uri) {
+                if inner.final { return inner }
+                best = inner.found
+            }
+        }
+        if !noRegex {
+            for node in regexes {
+                if let match = node.regex?.firstMatch(in: uri) {
+                    if let inner = node.nested.find(uri) {
+                        var found = inner
+                        if found.captures == nil { found.captures = match }
+                        return (found, true)
+                    }
+                    return (Found(payload: node.payload, captures: match), true)
+                }
+            }
+        }
+        return best.map { ($0, false) }
+    }
+
+    /// `@name` locations are looked up among the server's top-level locations.
+    public func namedLocation(_ name: String) -> Payload? { named[name]?.payload }
+}

@@ -1,0 +1,221 @@
+/// Checks every directive against the directive table as nginx's `ngx_conf_handler` does:
+/// known name, allowed here, block or not, argument count, then Gantry's status, duplicates
+/// and simple values (flags, sizes, times, numbers).
+struct ConfigValidator {
+    let table: DirectiveTable
+    private(set) var warnings: [ConfigWarning] = []
+
+    init(table: DirectiveTable) {
+        self.table = table
+    }
+
+    mutating func validate(_ tree: [Directive]) throws(ConfigError) {
+        var groups: Set<String> = []
+        try validate(level: tree, context: .main, enclosingLocation: nil, groups: &groups)
+    }
+
+    /// One level, in config order. `groups` holds the upstream and app_pool names seen so far.
+    private mutating func validate(level: [Directive], context: DirectiveContexts, enclosingLocation: LocationMatch?,
+                                   groups: inout Set<String>) throws(ConfigError) {
+        var seen: [String: Directive] = [:]
+        var upstreamSupportsBackup = true
+        for directive in level {
+            let spec = try check(directive, in: context)
+            try checkDuplicate(directive, spec: spec, seen: &seen)
+            try checkValue(directive, spec: spec)
+            var location = enclosingLocation
+            switch (directive.name, context) {
+            case ("listen", _):
+                _ = try ListenParser.parse(directive)
+            case ("server_name", _):
+                for name in directive.values {
+                    _ = try ServerNameParser.parse(name, at: directive.location, warnings: &warnings)
+                }
+            case ("location", _):
+                let match = try LocationMatch.parse(directive)
+                if let enclosingLocation {
+                    try ModelBuilder.checkNesting(match, inside: enclosingLocation, at: directive.location)
+                }
+                location = match
+            case ("upstream", _), ("app_pool", _):
+                let name = directive.values[0].lowercased()
+                if groups.contains(name) {
+                    throw ConfigError("duplicate upstream \"\(directive.values[0])\"", at: directive.location)
+                }
+                groups.insert(name)
+            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream):
+                upstreamSupportsBackup = false
+            case ("server", .upstream):
+                _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
+            default:
+                break
+            }
+            if let block = directive.block, let inner = Self.innerContext(of: directive.name, in: context) {
+                try validate(level: block, context: inner, enclosingLocation: location, groups: &groups)
+                try checkBlockEnd(directive)
+            }
+        }
+    }
+
+    /// Checks nginx makes when a block closes.
+    private func checkBlockEnd(_ directive: Directive) throws(ConfigError) {
+        guard directive.blockEndLine != nil, let block = directive.block else { return }
+        switch directive.name {
+        case "upstream" where block.named("server").isEmpty:
+            throw ConfigError("no servers are inside upstream", at: directive.blockEnd)
+        case "app_pool" where block.named("wsgi").isEmpty:
+            throw ConfigError("no \"wsgi\" directive in app_pool \"\(directive.values[0])\"", at: directive.blockEnd)
+        default:
+            break
+        }
+    }
+
+    /// The context a block opens; nil for blocks whose contents are not directives (`types`, `map`).
+    static func innerContext(of name: String, in context: DirectiveContexts) -> DirectiveContexts? {
+        switch name {
+        case "events": .events
+        case "http": .http
+        case "server" where context == .http: .server
+        case "location": .location
+        case "if": context == .server ? .serverIf : .locationIf
+        case "limit_except": .limitExcept
+        case "upstream": .upstream
+        case "app_pool": .appPool
+        default: nil
+        }
+    }
+
+    private func check(_ directive: Directive, in context: DirectiveContexts) throws(ConfigError) -> DirectiveSpec {
+        let name = directive.name
+        let here = directive.location
+        let rows = table.rows(named: name)
+        guard !rows.isEmpty else {
+            throw ConfigError("unknown directive \"\(name)\"", at: here)
+        }
+        guard let spec = rows.first(where: { $0.contexts.contains(context) }) else {
+            throw ConfigError("\"\(name)\" directive is not allowed here", at: here)
+        }
+        if !spec.isBlock && directive.block != nil {
+            throw ConfigError("directive \"\(name)\" is not terminated by \";\"", at: here)
+        }
+        if spec.isBlock && directive.block == nil {
+            throw ConfigError("directive \"\(name)\" has no opening \"{\"", at: here)
+        }
+        if !spec.arity.accepts(argumentCount: directive.arguments.count) {
+            throw ConfigError("invalid number of arguments in \"\(name)\" directive", at: here)
+        }
+        if spec.status == .unsupported {
+            throw ConfigError("\"\(name)\" is not supported by gantry", at: here)
+        }
+        return spec
+    }
+
+    private func checkDuplicate(_ directive: Directive, spec: DirectiveSpec, seen: inout [String: Directive]) throws(ConfigError) {
+        let name = directive.name
+        if name == "root" || name == "alias" {
+            // nginx keeps both in one slot (`ngx_http_core_root`).
+            if let earlier = seen["root"] ?? seen["alias"] {
+                if earlier.name == name {
+                    throw ConfigError("\"\(name)\" directive is duplicate", at: directive.location)
+                }
+                throw ConfigError("\"\(name)\" directive is duplicate, \"\(earlier.name)\" directive was specified earlier", at: directive.location)
+            }
+            seen[name] = directive
+            return
+        }
+        if !spec.repeatable, seen[name] != nil {
+            throw ConfigError("\"\(name)\" directive is duplicate", at: directive.location)
+        }
+        seen[name] = directive
+    }
+
+    private mutating func checkValue(_ directive: Directive, spec: DirectiveSpec) throws(ConfigError) {
+        switch spec.value {
+        case .custom: break
+        case .flag: _ = try directive.flag()
+        case .number: _ = try directive.number()
+        case .size: _ = try directive.size(allowGiga: false)
+        case .offset: _ = try directive.size()
+        case .seconds: _ = try directive.seconds()
+        case .milliseconds: _ = try directive.milliseconds()
+        }
+        try checkSpecial(directive)
+        if case .partial = spec.status {
+            if directive.name.hasPrefix("ssl_") {
+                warnings.append(ConfigWarning("\"\(directive.name)\" directive has no effect: gantry serves no TLS", at: directive.location))
+            } else if directive.name == "load_module" {
+                warnings.append(ConfigWarning("\"load_module\" directive is ignored: gantry loads no dynamic modules", at: directive.location))
+            }
+        }
+    }
+
+    /// Checks for directives with their own value syntax.
+    private mutating func checkSpecial(_ directive: Directive) throws(ConfigError) {
+        let here = directive.location
+        let values = directive.values
+        switch directive.name {
+        case "autoindex":
+            if try directive.flag() {
+                throw ConfigError("\"autoindex on\" is not supported by gantry", at: here)
+            }
+        case "keepalive_timeout" where values.count <= 2 && directive.block == nil:
+            // http core: `keepalive_timeout TIMEOUT [HEADER_TIMEOUT]` (ms, then s); upstream: ms.
+            _ = try directive.milliseconds(0)
+            if values.count == 2 { _ = try directive.seconds(1) }
+        case "large_client_header_buffers":
+            _ = try directive.number(0)
+            _ = try directive.size(1, allowGiga: false)
+        case "expires":
+            try checkExpires(directive)
+        case "types":
+            checkTypes(directive)
+        case "server_tokens":
+            guard ["on", "off", "build"].contains(values[0]) || values[0].contains("$") else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"server_tokens\" directive, it must be \"on\" or \"off\"", at: here)
+            }
+        case "worker_processes":
+            if values[0] != "auto" && ConfigValues.parseNumber(values[0]) == nil {
+                throw ConfigError("invalid value \"\(values[0])\" in \"worker_processes\" directive", at: here)
+            }
+        default:
+            break
+        }
+    }
+
+    /// nginx warns when one `types` level names an extension twice (the later one wins).
+    private mutating func checkTypes(_ directive: Directive) {
+        var seen: [String: String] = [:]
+        for entry in directive.block ?? [] {
+            for ext in entry.values.map({ $0.lowercased() }) {
+                if let previous = seen[ext] {
+                    warnings.append(ConfigWarning("duplicate extension \"\(ext)\", content type: \"\(entry.name)\", previous content type: \"\(previous)\"", at: entry.location))
+                }
+                seen[ext] = entry.name
+            }
+        }
+    }
+
+    private func checkExpires(_ directive: Directive) throws(ConfigError) {
+        var values = directive.values
+        if values.count == 2 {
+            guard values[0] == "modified" else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+            }
+            values.removeFirst()
+        }
+        var value = values[0]
+        if ["epoch", "max", "off"].contains(value) || value.contains("$") { return }
+        if value.hasPrefix("@") {
+            // @15h30m: a time of day.
+            value.removeFirst()
+            guard let seconds = ConfigValues.parseTime(value, unit: .seconds), seconds <= 24 * 60 * 60 else {
+                throw ConfigError("daily time value must be less than 24 hours", at: directive.location)
+            }
+            return
+        }
+        if value.hasPrefix("+") || value.hasPrefix("-") { value.removeFirst() }
+        guard ConfigValues.parseTime(value, unit: .seconds) != nil else {
+            throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+        }
+    }
+}

@@ -1,0 +1,196 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Builds the typed model from a validated directive tree, with the checks nginx makes while
+/// building its own (`duplicate location`, nested location rules, `listen` and `server_name` syntax).
+struct ModelBuilder {
+    private(set) var warnings: [ConfigWarning] = []
+
+    /// Blocks whose contents are values, kept in their level's scope so inheritance applies to them.
+    static let valueBlocks: Set<String> = ["types"]
+
+    static func ownDirectives(_ level: [Directive]) -> [Directive] {
+        level.filter { $0.block == nil || valueBlocks.contains($0.name) }
+    }
+
+    mutating func build(_ tree: [Directive]) throws(ConfigError) -> Configuration {
+        let main = ConfigScope(kind: .main, directives: Self.ownDirectives(tree), parent: nil)
+        if tree.named("events").isEmpty {
+            throw ConfigError("no \"events\" section in configuration", at: nil)
+        }
+        var http: HTTPBlock?
+        if let httpDirective = tree.named("http").first {
+            http = try buildHTTP(httpDirective, parent: main)
+        }
+        return Configuration(main: main, directives: tree, http: http)
+    }
+
+    private mutating func buildHTTP(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> HTTPBlock {
+        let children = directive.block ?? []
+        let scope = ConfigScope(kind: .http, directives: Self.ownDirectives(children), parent: parent)
+        var upstreams: [UpstreamBlock] = []
+        var appPools: [AppPoolBlock] = []
+        var groupNames: [String: SourceLocation] = [:]
+        for child in children where child.name == "upstream" || child.name == "app_pool" {
+            let name = child.values[0]
+            if groupNames[name] != nil {
+                throw ConfigError("duplicate upstream \"\(name)\"", at: child.location)
+            }
+            groupNames[name] = child.location
+            let groupScope = ConfigScope(kind: child.name == "upstream" ? .upstream : .appPool,
+                                         directives: Self.ownDirectives(child.block ?? []), parent: scope)
+            if child.name == "upstream" {
+                let servers = try Self.upstreamServers(child)
+                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location, servers: servers))
+            } else {
+                if groupScope.own("wsgi") == nil {
+                    throw ConfigError("no \"wsgi\" directive in app_pool \"\(name)\"", at: child.location)
+                }
+                appPools.append(AppPoolBlock(name: name, scope: groupScope, location: child.location))
+            }
+        }
+        var servers: [ServerBlock] = []
+        for child in children where child.name == "server" {
+            servers.append(try buildServer(child, parent: scope))
+        }
+        let groups = Set(groupNames.keys.map { $0.lowercased() })
+        for server in servers {
+            try ProxyPassCheck.check(server.locations, groups: groups)
+        }
+        try ListenParser.checkDefaultServers(servers)
+        return HTTPBlock(scope: scope, servers: servers, upstreams: upstreams, appPools: appPools)
+    }
+
+    /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.
+    static func upstreamServers(_ upstream: Directive) throws(ConfigError) -> [UpstreamServer] {
+        var servers: [UpstreamServer] = []
+        var supportsBackup = true
+        for child in upstream.block ?? [] {
+            switch child.name {
+            case "ip_hash", "hash", "random": supportsBackup = false
+            case "server": servers.append(try UpstreamServer.parse(child, supportsBackup: supportsBackup))
+            default: break
+            }
+        }
+        if servers.isEmpty {
+            throw ConfigError("no servers are inside upstream", at: upstream.blockEnd)
+        }
+        return servers
+    }
+
+    private mutating func buildServer(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> ServerBlock {
+        let children = directive.block ?? []
+        let scope = ConfigScope(kind: .server, directives: Self.ownDirectives(children), parent: parent)
+        var listens: [ListenAddress] = []
+        for listen in children.named("listen") {
+            listens += try ListenParser.parse(listen)
+        }
+        if listens.isEmpty {
+            // nginx's default: *:80 when run as root, else *:8000.
+            listens = [ListenAddress(endpoint: .tcp(host: nil, port: geteuid() == 0 ? 80 : 8000), location: directive.location)]
+        }
+        var names: [ServerName] = []
+        for serverName in children.named("server_name") {
+            for argument in serverName.values {
+                var repeated: [ConfigWarning] = []  // the validator already reported these
+                names.append(try ServerNameParser.parse(argument, at: serverName.location, warnings: &repeated))
+            }
+        }
+        let locations = try buildLocations(children, parent: scope, enclosing: nil)
+        return ServerBlock(scope: scope, location: directive.location, listens: listens, names: names, locations: locations)
+    }
+
+    private mutating func buildLocations(_ level: [Directive], parent: ConfigScope, enclosing: LocationBlock?) throws(ConfigError) -> [LocationBlock] {
+        var result: [LocationBlock] = []
+        for directive in level where directive.name == "location" {
+            let match = try LocationMatch.parse(directive)
+            if let enclosing {
+                try Self.checkNesting(match, inside: enclosing.match, at: directive.location)
+            }
+            try Self.checkDuplicate(match, among: result, at: directive.location)
+            let children = directive.block ?? []
+            let scope = ConfigScope(kind: .location, directives: Self.ownDirectives(children), parent: parent)
+            var block = LocationBlock(scope: scope, match: match, location: directive.location, nested: [])
+            block.nested = try buildLocations(children, parent: scope, enclosing: block)
+            result.append(block)
+        }
+        return result
+    }
+
+    /// nginx's rules in `ngx_http_core_location` for a location inside a location.
+    static func checkNesting(_ inner: LocationMatch, inside outer: LocationMatch, at here: SourceLocation) throws(ConfigError) {
+        switch outer {
+        case .exact(let name):
+            throw ConfigError("location \"\(inner.displayName)\" cannot be inside the exact location \"\(name)\"", at: here)
+        case .named(let name):
+            throw ConfigError("location \"\(inner.displayName)\" cannot be inside the named location \"@\(name)\"", at: here)
+        default:
+            break
+        }
+        if case .named(let name) = inner {
+            throw ConfigError("named location \"@\(name)\" can be on the server level only", at: here)
+        }
+        if case .regex = inner { return }
+        if !inner.path.hasPrefix(outer.path) {
+            throw ConfigError("location \"\(inner.path)\" is outside location \"\(outer.path)\"", at: here)
+        }
+    }
+
+    /// `duplicate location "/x"`: two exact, or two prefix (`^~` or not), with one name at one level.
+    static func checkDuplicate(_ match: LocationMatch, among earlier: [LocationBlock], at here: SourceLocation) throws(ConfigError) {
+        for other in earlier {
+            switch (match, other.match) {
+            case (.exact(let a), .exact(let b)) where a == b:
+                throw ConfigError("duplicate location \"\(a)\"", at: here)
+            case (.prefix(let a, _), .prefix(let b, _)) where a == b:
+                throw ConfigError("duplicate location \"\(a)\"", at: here)
+            default:
+                continue
+            }
+        }
+    }
+}
+
+extension LocationMatch {
+    /// nginx's parse of `location [=|~|~*|^~] uri` and `location @name`.
+    static func parse(_ directive: Directive) throws(ConfigError) -> LocationMatch {
+        let values = directive.values
+        if values.count == 2 {
+            let name = values[1]
+            switch values[0] {
+            case "=": return .exact(name)
+            case "^~": return .prefix(name, stopsRegexSearch: true)
+            case "~": return try regex(name, caseInsensitive: false, at: directive.location)
+            case "~*": return try regex(name, caseInsensitive: true, at: directive.location)
+            default:
+                throw ConfigError("invalid location modifier \"\(values[0])\"", at: directive.location)
+            }
+        }
+        let name = values[0]
+        if name.hasPrefix("=") { return .exact(String(name.dropFirst())) }
+        if name.hasPrefix("^~") { return .prefix(String(name.dropFirst(2)), stopsRegexSearch: true) }
+        if name.hasPrefix("~*") { return try regex(String(name.dropFirst(2)), caseInsensitive: true, at: directive.location) }
+        if name.hasPrefix("~") { return try regex(String(name.dropFirst()), caseInsensitive: false, at: directive.location) }
+        if name.hasPrefix("@") { return .named(String(name.dropFirst())) }
+        return .prefix(name, stopsRegexSearch: false)
+    }
+
+    private static func regex(_ pattern: String, caseInsensitive: Bool, at here: SourceLocation) throws(ConfigError) -> LocationMatch {
+        try RegexCheck.compile(pattern, at: here)
+        return .regex(pattern, caseInsensitive: caseInsensitive)
+    }
+
+    /// The text nginx shows for the location in messages.
+    var displayName: String {
+        switch self {
+        case .exact(let s), .prefix(let s, _), .regex(let s, _): s
+        case .named(let s): "@" + s
+        }
+    }
+
+    /// The name nginx compares for nesting (the regex text for regexes, as nginx does).
+    var path: String { displayName }
+}
