@@ -99,7 +99,7 @@ METHOD = """\
 REPRODUCE = """\
 ```sh
 Benchmarks/run                  # every scenario (under 15 minutes on 2 cores, plus the release build)
-Benchmarks/run --quick          # smoke test, 2–3 minutes: short runs, fewer levels, 1,000 idle connections
+Benchmarks/run --quick          # smoke test, about 3 minutes: short runs, fewer levels, 1,000 idle connections
 Benchmarks/run static-1k stack  # some scenarios only
 Benchmarks/run --write-docs     # … and rewrite this page and its chart
 ```
