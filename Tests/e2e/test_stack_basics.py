@@ -150,3 +150,17 @@ def test_requests_wait_for_the_replacement_of_a_single_worker(gantry, tmp_path):
         assert {field(body, "pid") for status, body in answers if status == 200} - {str(pid)}
     finally:
         stack.stop()
+
+
+def test_socket_dir_is_taken_against_the_prefix_and_socket_mode_applies(gantry, tmp_path):
+    copy_app(tmp_path)
+    port = free_port()
+    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(workers=1, extra="socket_dir run; socket_mode 0660;")))
+    try:
+        assert get(port, "/")[0] == 200
+        sockets = list((tmp_path / "run").glob("app.*.sock"))
+        assert len(sockets) == 1
+        assert os.stat(sockets[0]).st_mode & 0o777 == 0o660
+        assert os.stat(tmp_path / "run").st_mode & 0o777 == 0o700
+    finally:
+        stack.stop()
