@@ -28,6 +28,14 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// The proxy of the running configuration, last; the previous one (still finishing requests
     /// on connections opened before a reload) first. Both follow the pools' endpoints.
     private let proxies = Mutex<[ReverseProxyModule]>([])
+    /// A reload in progress: per pool, the generation it must get past; when none is left the
+    /// reload is complete (systemd hears `READY=1`).
+    private let pendingReload = Mutex<PendingReload?>(nil)
+
+    struct PendingReload {
+        var generations: [String: Int]
+        var started: ContinuousClock.Instant
+    }
 
     init(loader: ConfigurationLoader, configuration: Configuration) {
         self.loader = loader
@@ -108,6 +116,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 for module in proxies.withLock({ $0 }) {
                     module.replaceServers(ofGroup: name, with: plan.servers(for: endpoints.socketPaths))
                 }
+                reloadProgressed(pool: name, generation: endpoints.generation)
             }
             supervisor = created
             // Start-up waits for every worker to import its app; signals meanwhile still count.
@@ -189,7 +198,10 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 server.shutdownGracefully(timeout: .seconds(1))
                 return 1
             }
-            guard let number = signals.next(timeout: 1) else { continue }
+            guard let number = signals.next(timeout: 1) else {
+                checkReloadDeadline()
+                continue
+            }
             switch number {
             case SIGCHLD:
                 supervisor?.childExited()
@@ -239,7 +251,6 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// front switches to it once it is ready and the old generation drains.
     private func reload(server: HTTPFrontServer, supervisor: Supervisor?) {
         StackNotify.reloading()
-        defer { StackNotify.send("READY=1") }
         let next: Configuration
         let nextPlans: [AppPoolPlan]
         let nextProxy: ReverseProxyModule
@@ -268,6 +279,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         } catch {
             logger.error("\(error); the configuration was not reloaded, the running one keeps serving")
             Console.error("gantry: [emerg] \(error); reload refused, the running configuration keeps serving")
+            StackNotify.send("READY=1")
             return
         }
         for plan in nextPlans where plan.socketDirectory != privateSocketDirectory {
@@ -285,8 +297,40 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         proxies.withLock { $0.first?.stopHealthChecks() }
         nextProxy.startHealthChecks(on: server.eventLoopGroup)
         configuration = next
+        var waiting: [String: Int] = [:]
+        for plan in nextPlans { waiting[plan.name] = supervisor?.endpoints(of: plan.name).generation ?? 0 }
+        pendingReload.withLock { $0 = waiting.isEmpty ? nil : PendingReload(generations: waiting, started: .now) }
+        if waiting.isEmpty { StackNotify.send("READY=1") }
         supervisor?.reload(with: nextPlans.map(\.pool))
         logger.notice("reloading: routes switched; a new generation of workers is starting")
+    }
+
+    /// Called on the supervisor thread as pools switch generations.
+    private func reloadProgressed(pool: String, generation: Int) {
+        let complete = pendingReload.withLock { pending -> Bool in
+            guard var current = pending, let before = current.generations[pool], generation > before else { return false }
+            current.generations[pool] = nil
+            pending = current.generations.isEmpty ? nil : current
+            return pending == nil
+        }
+        if complete {
+            logger.notice("reload complete: every pool serves its new generation")
+            StackNotify.send("READY=1")
+        }
+    }
+
+    /// A pool whose new generation cannot start keeps its old one (the supervisor logs why);
+    /// systemd is told the reload is over anyway, after the boot allowance.
+    private func checkReloadDeadline() {
+        let expired = pendingReload.withLock { pending -> Bool in
+            guard let current = pending, ContinuousClock.now - current.started > .seconds(90) else { return false }
+            pending = nil
+            return true
+        }
+        if expired {
+            logger.warning("reload incomplete after 90s: the pools that did not switch keep their previous generation")
+            StackNotify.send("READY=1")
+        }
     }
 
     // MARK: Files and privileges

@@ -3,7 +3,7 @@ import os
 import socket
 
 from conftest import free_port
-from stack_support import Stack, copy_app, get, pool_block, stack_config
+from stack_support import Stack, copy_app, field, get, pool_block, stack_config
 
 
 def receive(sock):
@@ -27,9 +27,14 @@ def test_readiness_reload_and_stop_are_notified(gantry, tmp_path):
             assert message is not None and "READY=1" in message and f"MAINPID={stack.proc.pid}" in message
             # Ready means serving: the app answers at once.
             assert get(port, "/")[0] == 200
+            before = {field(get(port, f"/{i}")[1], "pid") for i in range(6)}
             stack.send("reload", gantry)
             assert "RELOADING=1" in receive(sock)
             assert "READY=1" in receive(sock)
+            # READY=1 again only once the new generation serves.
+            after = {field(get(port, f"/{i}")[1], "pid") for i in range(6)}
+            assert after and not (after & before)
+            assert "reload complete" in stack.output()
         finally:
             stack.stop()
         assert receive(sock) == "STOPPING=1"
