@@ -38,3 +38,33 @@ def test_readiness_reload_and_stop_are_notified(gantry, tmp_path):
         finally:
             stack.stop()
         assert receive(sock) == "STOPPING=1"
+
+
+def test_reopen_starts_new_log_files_after_rotation(gantry, tmp_path):
+    copy_app(tmp_path)
+    port = free_port()
+    config = stack_config(port, pool_block(workers=1)).replace("error_log stderr info;", "error_log logs/error.log info;")
+    config = config.replace("access_log off;", "access_log logs/access.log;")
+    (tmp_path / "logs").mkdir()
+    stack = Stack(gantry, tmp_path, config)
+    try:
+        assert get(port, "/before")[0] == 200
+        logs = tmp_path / "logs"
+        for name in ("access.log", "error.log"):
+            (logs / name).rename(logs / (name + ".1"))
+        stack.send("reopen", gantry)
+        import time
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (logs / "access.log").exists():
+            time.sleep(0.05)
+        assert get(port, "/after")[0] == 200
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "/after" not in (logs / "access.log").read_text():
+            time.sleep(0.1)
+        assert "/after" in (logs / "access.log").read_text()
+        assert "/before" in (logs / "access.log.1").read_text()
+        # The error log is re-created too (the notice itself may land in either file).
+        assert (logs / "error.log").exists()
+        assert "reopening logs" in (logs / "error.log").read_text() + (logs / "error.log.1").read_text()
+    finally:
+        stack.stop()
