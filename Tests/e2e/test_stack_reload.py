@@ -2,6 +2,8 @@
 import threading
 import time
 
+import pytest
+
 from conftest import free_port
 from stack_support import Stack, copy_app, field, get, pool_block, stack_config
 
@@ -33,10 +35,18 @@ class Load:
         return self.answers
 
 
-def test_reload_under_load_serves_new_code_with_no_failed_request(gantry, tmp_path):
+KEEPALIVE = 'location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }'
+
+
+@pytest.mark.parametrize("keepalive", [False, True], ids=["fresh-connections", "upstream-keepalive"])
+def test_reload_under_load_serves_new_code_with_no_failed_request(gantry, tmp_path, keepalive):
     copy_app(tmp_path)
     port = free_port()
-    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(workers=2)))
+    if keepalive:
+        config = stack_config(port, pool_block(workers=2, extra="keepalive 8;"), locations=KEEPALIVE)
+    else:
+        config = stack_config(port, pool_block(workers=2))
+    stack = Stack(gantry, tmp_path, config)
     try:
         assert field(get(port, "/")[1], "version") == "v1"
         old_pids = {field(get(port, f"/{i}")[1], "pid") for i in range(10)}
