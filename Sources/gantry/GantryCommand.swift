@@ -104,7 +104,9 @@ struct GantryCommand: ParsableCommand {
     /// upstreams) without binding or starting anything, so `-t` refuses what start-up would.
     static func compileModules(_ configuration: Configuration) throws(ConfigError) {
         let quiet = Logger(label: "gantry.test") { _ in SwiftLogNoOpLogHandler() }
-        let proxy = try ReverseProxyModule(configuration: configuration, logger: quiet)
+        // App pools are checked as the stack reads them (and are upstreams for proxy_pass).
+        let pools = try StackPools.plans(for: configuration, privateSocketDirectory: "/tmp", workerErrorLog: nil)
+        let proxy = try ReverseProxyModule(configuration: configuration, additional: pools.map(\.upstream), logger: quiet)
         let front = try HTTPFrontServer(configuration: configuration, modules: [proxy], logger: quiet)
         front.shutdownGracefully(timeout: .zero)
     }

@@ -164,3 +164,13 @@ def test_socket_dir_is_taken_against_the_prefix_and_socket_mode_applies(gantry, 
         assert os.stat(tmp_path / "run").st_mode & 0o777 == 0o700
     finally:
         stack.stop()
+
+
+def test_t_checks_app_pool_values_as_the_stack_reads_them(gantry, tmp_path):
+    config = stack_config(free_port(), pool_block(extra="socket_mode 0x; env NOEQUALS;"))
+    (tmp_path / "gantry.conf").write_text(config)
+    result = subprocess.run([str(gantry), "-t", "-p", str(tmp_path), "-c", "gantry.conf"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert 'invalid value "0x" in "socket_mode" directive' in result.stderr
+    assert f"gantry.conf:" in result.stderr and "test failed" in result.stderr
