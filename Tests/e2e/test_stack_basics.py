@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import free_port
 from stack_support import Stack, copy_app, field, get, pool_block, stack_config
 
@@ -166,11 +168,16 @@ def test_socket_dir_is_taken_against_the_prefix_and_socket_mode_applies(gantry, 
         stack.stop()
 
 
-def test_t_checks_app_pool_values_as_the_stack_reads_them(gantry, tmp_path):
-    config = stack_config(free_port(), pool_block(extra="socket_mode 0x; env NOEQUALS;"))
+@pytest.mark.parametrize("line, message", [
+    ("socket_mode 0x;", 'invalid value "0x" in "socket_mode" directive'),
+    ("env NOEQUALS;", 'invalid value "NOEQUALS" in "env" directive, it must be KEY=VALUE'),
+    ("max_requests_jitter -1;", "\"max_requests_jitter\" directive invalid number"),
+])
+def test_t_checks_app_pool_values_as_the_stack_reads_them(gantry, tmp_path, line, message):
+    config = stack_config(free_port(), pool_block(extra=line))
     (tmp_path / "gantry.conf").write_text(config)
     result = subprocess.run([str(gantry), "-t", "-p", str(tmp_path), "-c", "gantry.conf"],
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
-    assert 'invalid value "0x" in "socket_mode" directive' in result.stderr
-    assert f"gantry.conf:" in result.stderr and "test failed" in result.stderr
+    assert message in result.stderr
+    assert "gantry.conf:" in result.stderr and "test failed" in result.stderr
