@@ -112,7 +112,7 @@ enum StackPools {
         let user = scope.own("user")?.values[0] ?? mainUser?.values[0]
         let group = scope.own("group")?.values[0] ?? (scope.own("user") == nil ? mainUser?.values.dropFirst().first : nil)
 
-        let pool = PoolConfiguration(
+        var pool = PoolConfiguration(
             name: block.name,
             workers: workers,
             arguments: arguments,
@@ -121,6 +121,12 @@ enum StackPools {
             maxRequests: MaxRequestsPolicy(maxRequests: maxRequests, jitter: jitter),
             executable: executable
         )
+        if upstream.keepalive > 0 {
+            // The front closes idle connections first, so it never sends a request on one the
+            // worker is closing (a POST there could not be retried).
+            let idleSeconds = (upstream.keepaliveTimeout + 999) / 1000
+            pool.arguments += ["--keep-alive", String(idleSeconds + 5)]
+        }
         return AppPoolPlan(name: block.name, pool: pool, upstream: upstream, user: user, group: group,
                            socketDirectory: socketDirectory, threads: threads)
     }
