@@ -208,6 +208,14 @@ struct ConfigValidator {
             checkTypes(directive)
         case "error_log":
             try checkErrorLog(directive)
+        case "socket_mode":
+            guard (3...4).contains(values[0].count), values[0].allSatisfy({ ("0"..."7").contains($0) }) else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"socket_mode\" directive, it must be an octal mode such as 0660", at: here)
+            }
+        case "env":  // in app_pool (the main-context env is refused)
+            guard let equals = values[0].firstIndex(of: "="), equals != values[0].startIndex else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"env\" directive, it must be NAME=VALUE", at: here)
+            }
         case "gzip_comp_level":
             guard let level = ConfigValues.parseNumber(values[0]), (1...9).contains(level) else {
                 throw ConfigError("value must be between 1 and 9", at: here)

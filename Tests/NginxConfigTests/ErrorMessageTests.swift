@@ -86,6 +86,8 @@ import Testing
         Case(events + "http {\n  upstream u { server 127.0.0.1; }\n  server {\n    location / {\n      proxy_pass http://u:81;\n    }\n  }\n}\n",
              #"upstream "u" may not have port 81"#, line: 6),
         Case(events + "http {\n  app_pool p {\n    workers 2;\n  }\n}\n", #"no "wsgi" directive in app_pool "p""#, line: 5),
+        Case(events + "http {\n  app_pool p {\n    wsgi app:app;\n    socket_mode 999;\n  }\n}\n", #"invalid value "999" in "socket_mode" directive, it must be an octal mode such as 0660"#, line: 5),
+        Case(events + "http {\n  app_pool p {\n    wsgi app:app;\n    env DEBUG;\n  }\n}\n", #"invalid value "DEBUG" in "env" directive, it must be NAME=VALUE"#, line: 5),
         // whole configuration
         Case("http {}\n", #"no "events" section in configuration"#, line: nil),
     ]
