@@ -85,6 +85,10 @@ struct ConfigValidator {
         switch directive.name {
         case "upstream" where block.named("server").isEmpty:
             throw ConfigError("no servers are inside upstream", at: directive.blockEnd)
+        case "upstream" where block.named("server").allSatisfy({ $0.values.contains("backup") })
+                && !block.contains(where: { ["ip_hash", "hash", "random"].contains($0.name) }):
+            // (With ip_hash, hash or random, `backup` itself is the error, which the proxy reports.)
+            throw ConfigError("no servers in upstream \"\(directive.values[0])\"", at: directive.location)
         case "app_pool" where block.named("wsgi").isEmpty:
             throw ConfigError("no \"wsgi\" directive in app_pool \"\(directive.values[0])\"", at: directive.blockEnd)
         default:
@@ -189,12 +193,29 @@ struct ConfigValidator {
             _ = try directive.milliseconds(0)
             if values.count == 2 { _ = try directive.seconds(1) }
         case "large_client_header_buffers":
-            _ = try directive.number(0)
-            _ = try directive.size(1, allowGiga: false)
+            // nginx's `ngx_conf_set_bufs_slot`: a count and a size, both non-zero.
+            guard let count = ConfigValues.parseNumber(values[0]), count > 0,
+                  let size = ConfigValues.parseSize(values[1], allowGiga: false), size > 0 else {
+                throw ConfigError("\"large_client_header_buffers\" directive invalid value", at: here)
+            }
+        case "proxy_redirect" where values.count == 1:
+            guard values[0] == "off" || values[0] == "default" else {
+                throw ConfigError("invalid parameter \"\(values[0])\"", at: here)
+            }
         case "expires":
             try checkExpires(directive)
         case "types":
             checkTypes(directive)
+        case "error_log":
+            try checkErrorLog(directive)
+        case "socket_mode":
+            guard (3...4).contains(values[0].count), values[0].allSatisfy({ ("0"..."7").contains($0) }) else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"socket_mode\" directive, it must be an octal mode such as 0660", at: here)
+            }
+        case "env":  // in app_pool (the main-context env is refused)
+            guard let equals = values[0].firstIndex(of: "="), equals != values[0].startIndex else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"env\" directive, it must be NAME=VALUE", at: here)
+            }
         case "gzip_comp_level":
             guard let level = ConfigValues.parseNumber(values[0]), (1...9).contains(level) else {
                 throw ConfigError("value must be between 1 and 9", at: here)
@@ -229,6 +250,25 @@ struct ConfigValidator {
             }
         default:
             break
+        }
+    }
+
+    /// `error_log FILE [LEVEL]`, as nginx's `ngx_log_set_levels` reads the levels.
+    private func checkErrorLog(_ directive: Directive) throws(ConfigError) {
+        let target = directive.values[0]
+        for unsupported in ["syslog:", "memory:"] where target.hasPrefix(unsupported) {
+            throw ConfigError("\"error_log \(unsupported)\" is not supported by gantry", at: directive.location)
+        }
+        let levels = ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"]
+        let debugMasks = ["debug_core", "debug_alloc", "debug_mutex", "debug_event", "debug_http", "debug_mail", "debug_stream"]
+        var levelSeen = false
+        for value in directive.values.dropFirst() {
+            if levels.contains(value) {
+                if levelSeen { throw ConfigError("duplicate log level \"\(value)\"", at: directive.location) }
+                levelSeen = true
+            } else if !debugMasks.contains(value) {
+                throw ConfigError("invalid log level \"\(value)\"", at: directive.location)
+            }
         }
     }
 

@@ -80,5 +80,9 @@ extension DirectiveTable {
         .init(module: "http_proxy", "proxy_ssl_ciphers", hsl, .take1, .unsupported),
         .init(module: "http_proxy", "proxy_ssl_trusted_certificate", hsl, .take1, .unsupported),
         .init(module: "http_proxy", "proxy_ssl_session_reuse", hsl, .flag, .unsupported, value: .flag),
+        .init(module: "http_proxy", "proxy_ssl_conf_command", [.http, .server, .location], .take2, .unsupported),
+        .init(module: "http_proxy", "proxy_ssl_crl", [.http, .server, .location], .take1, .unsupported),
+        .init(module: "http_proxy", "proxy_ssl_password_file", [.http, .server, .location], .take1, .unsupported),
+        .init(module: "http_proxy", "proxy_ssl_verify_depth", [.http, .server, .location], .take1, .unsupported),
     ]
 }

@@ -70,6 +70,9 @@ struct GantryCommand: ParsableCommand {
         let configuration: Configuration
         do {
             configuration = try loader.load()
+            for warning in configuration.warnings {
+                log("warn", warning.description)
+            }
             if test || testAndDump {
                 try Self.compileModules(configuration)
             }
@@ -79,9 +82,6 @@ struct GantryCommand: ParsableCommand {
                 Console.error("gantry: configuration file \(file) test failed")
             }
             throw ExitCode(1)
-        }
-        for warning in configuration.warnings {
-            log("warn", warning.description)
         }
         if test || testAndDump {
             if !quiet {

@@ -72,6 +72,11 @@ CASES = [
     E + "http {\n lingering_close x;\n}\n",
     E + "http {\n ssl_protocols TLSv1.2 TLSv9;\n}\n",
     "events {\n use x;\n}\n",
+    E + "http {\n error_log stderr bogus;\n}\n",
+    E + "http {\n large_client_header_buffers 0 8k;\n}\n",
+    E + "http {\n proxy_redirect 1m;\n}\n",
+    E + "http {\n upstream u {\n  server 127.0.0.1:9 backup;\n }\n server { listen 8080; location / { proxy_pass http://u; } }\n}\n",
+    E + "http {\n error_log stderr info debug;\n}\n",
 ]
 
 
