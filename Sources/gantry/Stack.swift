@@ -338,7 +338,8 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// The main error log's file path, or nil for stderr.
     static func errorLogPath(_ configuration: Configuration) -> String? {
         var path = configuration.prefix + "logs/error.log"
-        if let directive = configuration.main.effective("error_log") {
+        // The main level's, else the http level's (the front's error log, as StackRunner reads it).
+        if let directive = configuration.main.own("error_log") ?? configuration.http?.scope.own("error_log") {
             path = directive.values[0]
         } else if let commandLine = configuration.commandLineErrorLog {
             path = commandLine
