@@ -352,7 +352,6 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// under the prefix; its directory is created when missing (for that default only).
     private func writePidFile(privileges: StackPrivileges?) {
         let explicit = configuration.main.effective("pid")
-        if let explicit, explicit.values[0] == "off" { return }
         let path = configuration.fullPath(explicit?.values[0] ?? SignalCommand.defaultPidPath)
         let file = PidFile(path: path)
         do {
