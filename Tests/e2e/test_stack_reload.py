@@ -120,3 +120,24 @@ def test_max_requests_recycles_workers_with_no_failed_request(gantry, tmp_path):
         assert stack.wait_for_output("reached max requests")
     finally:
         assert stack.stop() == 0
+
+
+def test_a_reload_whose_new_code_does_not_import_keeps_the_old_workers(gantry, tmp_path):
+    copy_app(tmp_path)
+    port = free_port()
+    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(workers=2)))
+    try:
+        before = {field(get(port, f"/{i}")[1], "pid") for i in range(6)}
+        load = Load(port, threads=2, limit=2000)
+        app = tmp_path / "stack_app.py"
+        app.write_text(app.read_text() + '\nraise ImportError("new code is broken")\n')
+        mark = len(stack.output())
+        stack.send("reload", gantry)
+        assert stack.wait_for_output("Reload of pool app failed", after=mark), stack.output()[mark:]
+        answers = load.stop()
+        assert "new code is broken" in stack.output()[mark:]
+        assert not [a for a in answers if a[0] != 200]
+        after = {field(get(port, f"/{i}")[1], "pid") for i in range(6)}
+        assert after == before
+    finally:
+        assert stack.stop() == 0
