@@ -34,7 +34,11 @@ public final class UpstreamGroup: Sendable {
             var waiters: [@Sendable () -> Void] = []
         }
         private let state = NIOLockedValueBox(State())
+        /// The group's servers come and go at run time (an app pool: it was defined with none).
+        let followsMembership: Bool
         var current: UpstreamGroup? { state.withLockedValue { $0.newest } }
+
+        init(followsMembership: Bool) { self.followsMembership = followsMembership }
 
         func advance(to group: UpstreamGroup) {
             let waiters = state.withLockedValue { state -> [@Sendable () -> Void] in
@@ -64,7 +68,7 @@ public final class UpstreamGroup: Sendable {
 
     init(definition: UpstreamDefinition, logger: Logger, lineage: Lineage? = nil) {
         self.definition = definition
-        self.lineage = lineage ?? Lineage()
+        self.lineage = lineage ?? Lineage(followsMembership: definition.servers.isEmpty)
         name = definition.name
         addresses = definition.servers.map(\.address)
         hashKey = definition.hashKey

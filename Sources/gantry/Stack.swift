@@ -141,7 +141,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
 
         announceReady(server: server, pools: poolPlans, supervisor: supervisor)
         StackNotify.send("READY=1\nMAINPID=\(getpid())")
-        let exitCode = serve(signals: signals, server: server, proxy: proxy, supervisor: supervisor)
+        let exitCode = serve(signals: signals, server: server, supervisor: supervisor)
         logger.notice("exit")
         if exitCode != 0 { throw ExitCode(exitCode) }
     }
@@ -188,12 +188,12 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     // MARK: Running
 
     /// Waits for signals until the stack stops; returns the exit code.
-    private func serve(signals: SignalQueue, server: HTTPFrontServer, proxy: ReverseProxyModule, supervisor: Supervisor?) -> Int32 {
+    private func serve(signals: SignalQueue, server: HTTPFrontServer, supervisor: Supervisor?) -> Int32 {
         while true {
             if let supervisor, supervisor.isFinished {
                 // The pools gave up (a worker keeps dying): the front cannot serve the app.
                 let failure = supervisor.waitUntilStopped()
-                logger.critical("app pools stopped\(failure.map { ": \($0)" } ?? ""); exiting")
+                if !errorLogIsStderr { logger.critical("app pools stopped\(failure.map { ": \($0)" } ?? ""); exiting") }
                 Console.error("gantry: [emerg] app pools stopped\(failure.map { ": \($0)" } ?? "")")
                 server.shutdownGracefully(timeout: .seconds(1))
                 return 1
