@@ -217,6 +217,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 StackNotify.send("STOPPING=1")
                 // The front finishes its in-flight responses while the workers still run them.
                 server.shutdownGracefully(timeout: .seconds(Int64(maxGracefulTimeout())))
+                logger.notice("front stopped; stopping the app workers gracefully")
                 stopPools(supervisor, graceful: true, signals: signals)
                 return 0
             case SIGTERM, SIGINT:

@@ -113,7 +113,8 @@ def test_the_readme_main_command_serves_the_example(gantry, tmp_path):
         status, body = get(port, "/Tom")
         assert status == 200 and "Hello, Tom!" in body
     finally:
-        assert stack.stop(signal.SIGQUIT) == 0
+        code = stack.stop(signal.SIGQUIT)
+        assert code == 0, stack.output()
 
 
 def test_signal_without_a_running_stack_says_why(gantry, tmp_path):
