@@ -46,6 +46,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        sink = nil  // it refers back to this handler
         idleTimer?.cancel()
         if let current {
             current.connectionClosed()
@@ -165,14 +166,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if environ.expectsContinue, hasBody, head.version.minor >= 1 {
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
+        let sink = connectionSink(context)
         let id = server.nextJobID()
-        let body = RequestBodyStream(complete: !hasBody, resume: {
-            eventLoop.execute { loopBound.value.bodyDrained(jobID: id) }
-        })
+        let body: RequestBodyStream
+        if hasBody {
+            body = RequestBodyStream(complete: false, resume: {
+                sink.eventLoop.execute { sink.handler.value.bodyDrained(jobID: id) }
+            })
+        } else {
+            body = RequestBodyStream.empty
+        }
         let job = WSGIJob(id: id, environ: environ, isHead: head.method == .HEAD, httpMinorVersion: head.version.minor,
-                          body: body, sink: ConnectionSink(eventLoop: eventLoop, handler: loopBound))
+                          body: body, sink: sink)
         current = job
         currentKeepAlive = head.isKeepAlive
         currentBodyDone = false
@@ -181,6 +186,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         responseStatus = 0
         responseBodyBytes = 0
         server.submit(job)
+    }
+
+    /// One sink per connection, made on first use (on the loop).
+    private var sink: ConnectionSink?
+    private func connectionSink(_ context: ChannelHandlerContext) -> ConnectionSink {
+        if let sink { return sink }
+        let made = ConnectionSink(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        sink = made
+        return made
     }
 
     /// A response the server makes before any job exists (404 outside root, 413).

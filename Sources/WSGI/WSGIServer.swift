@@ -132,6 +132,7 @@ public final class WSGIServer: @unchecked Sendable {
             }
         }
         startTimers()
+        watchSupervisor()
         sendControl(.ready)
         while true { pause() }
     }
@@ -268,6 +269,37 @@ public final class WSGIServer: @unchecked Sendable {
     }
 
     // MARK: Control pipe and signals
+
+    /// Exits when whoever started this worker is gone: its end of the control
+    /// channel closes (a supervisor never writes to it), or the parent process
+    /// named by `--parent-pid` changes.
+    private func watchSupervisor() {
+        if let descriptor = settings.controlDescriptor {
+            let thread = Thread { [self] in
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                var buffer = [UInt8](repeating: 0, count: 256)
+                while true {
+                    poller.revents = 0
+                    guard poll(&poller, 1, -1) > 0 else { continue }
+                    let count = read(descriptor, &buffer, buffer.count)
+                    if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) {
+                        log.warning("the supervisor's control channel closed: exiting (pid \(getpid()))")
+                        exit(.normal)
+                    }
+                }
+            }
+            thread.name = "control"
+            thread.start()
+        }
+        if let parent = settings.parentPID {
+            group.next().scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { [self] _ in
+                if getppid() != parent {
+                    log.warning("the parent process \(parent) is gone: exiting (pid \(getpid()))")
+                    exit(.normal)
+                }
+            }
+        }
+    }
 
     func sendControl(_ message: ControlMessage) {
         guard let descriptor = settings.controlDescriptor else { return }

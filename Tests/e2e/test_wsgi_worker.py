@@ -164,6 +164,23 @@ def test_env_chdir_pythonpath_and_factory(gantry, tmp_path):
         assert requests.get(w.url("/")).text == "hi!"
 
 
+def test_file_wrapper_is_sent_with_sendfile(gantry):
+    static = (APPS / "static.txt").read_bytes()
+    with Worker(gantry, "worker_apps:sendfile_app") as w:
+        s = requests.Session()
+        r = s.get(w.url("/"))
+        assert r.status_code == 200 and r.content == static
+        assert r.headers["Content-Length"] == str(len(static))
+        assert s.get(w.url("/closed")).text == "yes"  # close() of the wrapper closed the file
+        r = s.get(w.url("/offset"))
+        assert r.content == static[100:]
+        r = s.get(w.url("/declared"))
+        assert r.content == static[:50] and r.headers["Content-Length"] == "50"
+        r = s.head(w.url("/"))
+        assert r.content == b"" and r.headers["Content-Length"] == str(len(static))
+        assert "read() called" not in w.log
+
+
 def test_large_bodies_read_whole(gantry):
     body = bytes(range(256)) * 12000  # 3 MB: far past the 256 KiB read-ahead
     expected = "%d %d" % (len(body), sum(body) % 1000003)
@@ -370,6 +387,45 @@ def test_control_fd_ready_heartbeat_recycle(gantry):
     finally:
         parent.close()
         w.stop()
+
+
+def test_worker_exits_when_the_control_channel_closes(gantry):
+    parent, child = socket.socketpair()
+    Worker.pass_fds = (child.fileno(),)
+    try:
+        w = Worker(gantry, "seed_bard_basic:app", "--control-fd", str(child.fileno()))
+    finally:
+        Worker.pass_fds = ()
+    child.close()
+    parent.settimeout(20)
+    try:
+        assert parent.recv(100).startswith(b"ready")
+        parent.close()  # the supervisor died
+        assert w.proc.wait(timeout=10) == 0
+        assert "control channel closed" in w.log
+    finally:
+        w.stop()
+
+
+def test_serve_worker_exits_when_serve_is_killed(gantry):
+    w = Worker(gantry, "seed_bard_basic:app", "--no-reload", command="serve")
+    with w.start():
+        assert requests.get(w.url("/")).status_code == 200
+        pid = int(w.log.split("Booting worker with pid: ")[1].split()[0])
+        w.proc.kill()
+        w.proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break
+            if state == "Z":  # exited, waiting for init to reap it
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the worker outlived gantry serve")
 
 
 def test_max_requests_alone_exits_after_the_last(gantry):
