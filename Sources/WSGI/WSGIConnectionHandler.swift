@@ -29,6 +29,8 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closed = false
     private var idleTimer: Scheduled<Void>?
+    /// When the connection, idle now, is closed; nil while a request runs.
+    private var idleDeadline: NIODeadline?
     private var servedAny = false
 
     init(server: WSGIServerCore, bind: WorkerBind) {
@@ -140,8 +142,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 
     private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleDeadline = nil
         servedAny = true
         let info = RequestHeadInfo(method: head.method.rawValue, uri: head.uri, versionMajor: head.version.major,
                                    versionMinor: head.version.minor, headers: head.headers.map { ($0.name, $0.value) })
@@ -351,17 +352,29 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Closes a connection that sits without a request: `--keep-alive` between
-    /// requests, a longer head timeout for a new connection.
+    /// requests, a longer head timeout for a new connection. Arming only moves
+    /// a deadline; one scheduled check per connection follows it (no timer is
+    /// created and cancelled per request).
     private func armIdleTimer(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
         let seconds = servedAny ? server.settings.keepAlive : server.settings.headerTimeout
-        guard seconds > 0 else { return }
+        guard seconds > 0 else { idleDeadline = nil; return }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+        idleDeadline = deadline
+        if idleTimer == nil { scheduleIdleCheck(at: deadline, context: context) }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+        idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = loopBound.value
-            guard handler.current == nil, !handler.closed, let context = handler.context else { return }
-            handler.closed = true
-            context.close(promise: nil)
+            handler.idleTimer = nil
+            guard !handler.closed, handler.current == nil, let due = handler.idleDeadline, let context = handler.context else { return }
+            if NIODeadline.now() >= due {
+                handler.closed = true
+                context.close(promise: nil)
+            } else {
+                handler.scheduleIdleCheck(at: due, context: context)
+            }
         }
     }
 }

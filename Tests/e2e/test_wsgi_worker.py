@@ -435,3 +435,15 @@ def test_max_requests_alone_exits_after_the_last(gantry):
         assert s.get(w.url("/")).status_code == 200
         assert w.proc.wait(timeout=10) == 0
         assert "max requests (2) reached" in w.log
+
+
+def test_idle_keep_alive_connections_are_closed(gantry):
+    with Worker(gantry, "seed_bard_basic:app", "--keep-alive", "0.5") as w:
+        with socket.create_connection(("127.0.0.1", w.port), timeout=10) as s:
+            for _ in range(3):  # the deadline moves with each request
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert s.recv(65536).endswith(b"Hello World!\n")
+                time.sleep(0.2)
+            started = time.time()
+            assert s.recv(65536) == b""  # closed by the server
+            assert time.time() - started < 5
