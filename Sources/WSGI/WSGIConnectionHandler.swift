@@ -31,6 +31,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     /// When the connection, idle now, is closed; nil while a request runs.
     private var idleDeadline: NIODeadline?
+    private var idleCheckAt: NIODeadline?
     private var servedAny = false
 
     init(server: WSGIServerCore, bind: WorkerBind) {
@@ -360,11 +361,14 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         guard seconds > 0 else { idleDeadline = nil; return }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
         idleDeadline = deadline
-        if idleTimer == nil { scheduleIdleCheck(at: deadline, context: context) }
+        if let scheduled = idleCheckAt, idleTimer != nil, scheduled <= deadline { return }
+        idleTimer?.cancel()  // none yet, or one too late (the longer head timeout)
+        scheduleIdleCheck(at: deadline, context: context)
     }
 
     private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleCheckAt = deadline
         idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = loopBound.value
             handler.idleTimer = nil
