@@ -47,6 +47,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         armIdleTimer(context: context)
     }
 
+    /// The context, the sink and the timer all point back at this handler:
+    /// drop them so the connection's objects are freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        sink = nil
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         sink = nil  // it refers back to this handler
