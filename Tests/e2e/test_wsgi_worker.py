@@ -447,3 +447,26 @@ def test_idle_keep_alive_connections_are_closed(gantry):
             started = time.time()
             assert s.recv(65536) == b""  # closed by the server
             assert time.time() - started < 5
+
+
+def test_connections_are_freed(gantry):
+    """Thousands of one-request connections must not grow the worker's memory
+    (a handler/context cycle once kept every connection alive)."""
+    def rss_kib(pid):
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    def connections(count, port):
+        for _ in range(count):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while s.recv(65536):
+                    pass
+
+    with Worker(gantry, "seed_bard_basic:app") as w:
+        connections(1000, w.port)  # warm up allocators and caches
+        before = rss_kib(w.proc.pid)
+        connections(5000, w.port)
+        grown = rss_kib(w.proc.pid) - before
+        assert grown < 3000, f"RSS grew {grown} KiB over 5000 connections"
