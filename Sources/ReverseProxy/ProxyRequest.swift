@@ -31,6 +31,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var holdingPeer = false
     var connection: UpstreamConnection?
     var connectionReused = false
+    /// Whether the current try's request head went to the server (nginx's `request_sent`).
+    var requestSent = false
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
     var bodySent = false
@@ -149,6 +151,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func connect(peer: Int) {
         tryStartedAt = .now()
+        requestSent = false
         tries.append(UpstreamTry(address: group.addresses[peer].description, status: nil, responseTime: 0))
         if let pooled = group.pool.take(peer: peer, on: loop) {
             connectionReused = true
@@ -208,6 +211,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         self.connection = connection
         connection.handler.delegate = self
         connection.requestsServed += 1
+        requestSent = true
         let head = HTTPRequestHead(version: requestVersion, method: client.head.method, uri: upstreamURI,
                                    headers: requestHeaders)
         let channel = connection.channel
@@ -342,7 +346,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func canRetry(_ condition: NextUpstreamPolicy.Condition) -> Bool {
         // Never once the client got bytes, nor once body bytes went upstream (they cannot be replayed).
         guard !responseHeadSent, !bodySent else { return false }
-        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue) else { return false }
+        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
+                                                requestSent: requestSent) else { return false }
         if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
         return attempt.triesLeft > 1
     }
