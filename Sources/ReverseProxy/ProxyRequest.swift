@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Balancer
 import HTTPFront
 import Logging
@@ -33,6 +38,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var connectionReused = false
     /// Whether the current try's request head went to the server (nginx's `request_sent`).
     var requestSent = false
+    /// A `101 Switching Protocols` head, until its end arrives and the tunnel starts.
+    var switchingHead: HTTPResponseHead?
+    var tunneling = false
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
     var bodySent = false
@@ -201,7 +209,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
                 upstreamFailed(timedOut ? .timeout : .error,
                                message: timedOut ? "upstream timed out (110: Connection timed out) while connecting to upstream"
-                                                 : "connect() failed (\(error)) while connecting to upstream")
+                                                 : "connect() failed (\(Self.describe(error))) while connecting to upstream")
             }
         }
     }
@@ -266,7 +274,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if writable {
             sendTimer?.cancel()
             sendTimer = nil
-            if bodyState == .streaming { client.resumeBody() }
+            if bodyState == .streaming || tunneling { client.resumeBody() }
         }
     }
 
@@ -276,6 +284,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished else { return }
         armReadTimer()
         let status = Int(head.status.code)
+        if status == 101 {
+            switchingHead = head
+            return
+        }
         if status < 200 { return }  // 100 Continue and friends: nginx skips them.
         tries[tries.count - 1].status = status
         tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
@@ -300,6 +312,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func upstreamDidReceiveEnd() {
+        if let head = switchingHead, !finished {
+            switchingHead = nil
+            startTunnel(head)
+            return
+        }
         guard !finished, responseHeadSent else { return }
         if let index = tries.indices.last { tries[index].responseTime = elapsed(since: tryStartedAt) }
         cancelTimers()
@@ -321,6 +338,85 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func upstreamReadComplete() { readMore() }
 
+    // MARK: Upgrade (WebSocket) tunnel
+
+    /// The upstream switched protocols: when the request asked for it and the client side can
+    /// become a byte tunnel, relay bytes both ways until either side closes (nginx's upgraded
+    /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
+    func startTunnel(_ head: HTTPResponseHead) {
+        guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
+              !requestHeaders["upgrade"].isEmpty, !client.head.headers["upgrade"].isEmpty else {
+            dropConnection()
+            upstreamFailed(.invalidHeader, message: "upstream sent 101 Switching Protocols to a request that did not ask to upgrade")
+            return
+        }
+        tries[tries.count - 1].status = 101
+        tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
+        let channel = connection.channel
+        let tunnel = TunnelHandler(
+            onBytes: { [self] bytes in
+                armReadTimer()
+                tunnelClient.sendTunnelBytes(bytes)
+            },
+            onReadComplete: {
+                if tunnelClient.isWritable { channel.read() }
+            })
+        // The response decoder also watches outgoing requests, so raw bytes may be written
+        // only once it has left the pipeline (after handing over any bytes it read past the 101).
+        let removed = loop.makePromise(of: Void.self)
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(tunnel, position: .before(connection.handler))
+            if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
+                pipeline.removeHandler(validator, promise: nil)
+            }
+            pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: removed)
+        } catch {
+            removed.fail(error)
+        }
+        tunneling = true
+        responseHeadSent = true
+        removed.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard !finished else { return }
+            if case .failure(let error) = result {
+                logger.error("cannot switch the upstream connection to a tunnel: \(error)")
+                tunneling = false
+                responseHeadSent = false
+                dropConnection()
+                releasePeer(failed: false)
+                finish(status: .badGateway)
+                return
+            }
+            let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
+                                                            hidden: settings.hiddenResponseHeaders, redirects: [])
+            tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
+            tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
+                                                         headers: headers)) { [self] bytes in
+                guard let bytes else {
+                    endTunnel()
+                    return
+                }
+                armReadTimer()
+                channel.writeAndFlush(bytes, promise: nil)
+                if !channel.isWritable { client.pauseBody() }
+            }
+            armReadTimer()
+            channel.read()
+        }
+    }
+
+    /// Either side closed or went idle: close both.
+    func endTunnel() {
+        guard tunneling, !finished else { return }
+        cancelTimers()
+        markFinished()
+        dropConnection()
+        releasePeer(failed: false)
+        (client as? any ProxyTunnelClient)?.closeTunnel()
+        onFinish?(tries)
+    }
+
     /// Asks the upstream for more only while the client keeps up (or before the head: always).
     func readMore() {
         guard !finished, let channel = connection?.channel else { return }
@@ -328,6 +424,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func upstreamDidFail(_ error: any Error) {
+        if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
         let condition: NextUpstreamPolicy.Condition = error is HTTPParserError ? .invalidHeader : .error
         let message = condition == .invalidHeader ? "upstream sent invalid header: \(error)" : "\(error) while reading response header from upstream"
@@ -336,6 +433,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func upstreamDidClose() {
+        if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
         connection = nil
         upstreamFailed(.error, message: "upstream prematurely closed connection while reading response header from upstream")
@@ -390,6 +488,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         readTimer?.cancel()
         readTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.readTimeout)) { [self] in
             readTimer = nil
+            if tunneling { endTunnel(); return }
             upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
         }
     }
@@ -450,6 +549,20 @@ final class ProxyRequest: UpstreamResponseDelegate {
         finished = true
         client.onClientClose = nil
         client.onWritabilityChanged = nil
+        if !tries.isEmpty, let sink = client as? any ProxyVariableSink {
+            sink.setUpstreamVariables(UpstreamVariableValues(tries))
+        }
+    }
+
+    /// nginx's `(111: Connection refused)` form for system errors.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            return "\(io.errnoCode): \(String(cString: strerror(io.errnoCode)))"
+        }
+        if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first {
+            return describe(first.error)
+        }
+        return "\(error)"
     }
 
     func elapsed(since start: NIODeadline) -> Double {

@@ -75,3 +75,26 @@ final class UpstreamConnection {
         self.peerIndex = peerIndex
     }
 }
+
+/// Replaces the HTTP codec on an upstream connection once it answered `101`: raw bytes from
+/// the server go to the tunnel's owner, which relays them to the client.
+final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    let onBytes: (ByteBuffer) -> Void
+    let onReadComplete: () -> Void
+
+    init(onBytes: @escaping (ByteBuffer) -> Void, onReadComplete: @escaping () -> Void) {
+        self.onBytes = onBytes
+        self.onReadComplete = onReadComplete
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onBytes(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        onReadComplete()
+        context.fireChannelReadComplete()
+    }
+}
