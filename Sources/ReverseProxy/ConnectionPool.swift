@@ -14,6 +14,8 @@ final class ConnectionPool: Sendable {
     final class LoopPool: @unchecked Sendable {
         // Only used on its own event loop (the key it is stored under).
         var idle: [UpstreamConnection] = []
+        let loop: (any EventLoop)?
+        init(loop: any EventLoop) { self.loop = loop }
     }
 
     init(capacity: Int, idleTimeout: Int64, maxRequests: Int) {
@@ -26,17 +28,17 @@ final class ConnectionPool: Sendable {
         perLoop.withLockedValue { pools in
             let key = ObjectIdentifier(loop)
             if let existing = pools[key] { return existing }
-            let created = LoopPool()
+            let created = LoopPool(loop: loop)
             pools[key] = created
             return created
         }
     }
 
-    /// An idle, still open connection to `peer` on `loop`, removed from the pool.
-    func take(peer: Int, on loop: any EventLoop) -> UpstreamConnection? {
+    /// An idle, still open connection to `address` on `loop`, removed from the pool.
+    func take(_ address: UpstreamAddress, on loop: any EventLoop) -> UpstreamConnection? {
         guard capacity > 0 else { return nil }
         let pool = pool(for: loop)
-        while let index = pool.idle.lastIndex(where: { $0.peerIndex == peer }) {
+        while let index = pool.idle.lastIndex(where: { $0.address == address }) {
             let connection = pool.idle.remove(at: index)
             connection.idleTimer?.cancel()
             connection.idleTimer = nil
@@ -69,6 +71,24 @@ final class ConnectionPool: Sendable {
             oldest.idleTimer?.cancel()
             oldest.handler.onIdleClose = nil
             oldest.channel.close(promise: nil)
+        }
+    }
+
+    /// Closes idle connections to servers no longer in the group (after `replaceServers`).
+    func closeIdle(except keep: Set<UpstreamAddress>) {
+        let pools = perLoop.withLockedValue { Array($0) }
+        for (_, pool) in pools {
+            // Each loop's pool is touched only on its loop: hop there.
+            guard let loop = pool.loop else { continue }
+            loop.execute {
+                let leaving = pool.idle.filter { !keep.contains($0.address) }
+                pool.idle.removeAll { !keep.contains($0.address) }
+                for connection in leaving {
+                    connection.idleTimer?.cancel()
+                    connection.handler.onIdleClose = nil
+                    connection.channel.close(promise: nil)
+                }
+            }
         }
     }
 }

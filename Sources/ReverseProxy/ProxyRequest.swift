@@ -32,7 +32,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     let proxyVariables: ProxyVariables
     let logger: Logger
     let loop: any EventLoop
-    var attempt: PeerAttempt
+    var attempt: UpstreamGroup.Attempt
     var holdingPeer = false
     var connection: UpstreamConnection?
     var connectionReused = false
@@ -114,9 +114,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func nextPeer(first: Bool) {
         guard !finished else { return }
-        if let peer = group.pick(&attempt) {
+        if let address = group.pick(&attempt) {
             holdingPeer = true
-            connect(peer: peer)
+            connect(to: address)
             return
         }
         if first, group.shouldQueue(), wait() { return }
@@ -147,9 +147,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
         queueTimer?.cancel()
         queueTimer = nil
         guard !finished else { return }
-        if let peer = group.pick(&attempt) {
+        if let address = group.pick(&attempt) {
             holdingPeer = true
-            connect(peer: peer)
+            connect(to: address)
         } else if !wait() {
             finish(status: .badGateway)
         }
@@ -157,19 +157,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     // MARK: Connecting
 
-    func connect(peer: Int) {
+    func connect(to address: UpstreamAddress) {
         tryStartedAt = .now()
         requestSent = false
-        tries.append(UpstreamTry(address: group.addresses[peer].description, status: nil, responseTime: 0))
-        if let pooled = group.pool.take(peer: peer, on: loop) {
+        tries.append(UpstreamTry(address: address.description, status: nil, responseTime: 0))
+        if let pooled = group.pool.take(address, on: loop) {
             connectionReused = true
             attach(pooled)
             return
         }
-        openConnection(peer: peer)
+        openConnection(to: address)
     }
 
-    func openConnection(peer: Int) {
+    func openConnection(to address: UpstreamAddress) {
         connectionReused = false
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
@@ -182,7 +182,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 }
             }
         let future: EventLoopFuture<any Channel>
-        switch group.addresses[peer] {
+        switch address {
         case .unix(let path):
             future = bootstrap.connect(unixDomainSocketPath: path)
         case .tcp(let host, let port):
@@ -198,7 +198,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 guard !finished else { channel.close(promise: nil); return }
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                    attach(UpstreamConnection(channel: channel, handler: handler, peerIndex: peer))
+                    attach(UpstreamConnection(channel: channel, handler: handler, address: address))
                 } catch {
                     channel.close(promise: nil)
                     upstreamFailed(.error, message: "\(error)")
@@ -464,9 +464,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         // A pooled connection the server closed meanwhile: open a fresh one to the same peer, as nginx does.
-        if connectionReused, !bodySent, let peer = attempt.current?.index {
+        if connectionReused, !bodySent, let address = attempt.currentAddress {
             dropConnection()
-            openConnection(peer: peer)
+            openConnection(to: address)
             return
         }
         logger.error("\(message), upstream: \"\(tries.last?.address ?? group.name)\"")
@@ -546,7 +546,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// The exchange is over: no more callbacks from the client side (which would also keep
     /// this request and the exchange alive through each other).
     func markFinished() {
+        guard !finished else { return }
         finished = true
+        group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil
         if !tries.isEmpty, let sink = client as? any ProxyVariableSink {

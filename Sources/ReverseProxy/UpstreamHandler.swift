@@ -65,14 +65,14 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
-    let peerIndex: Int
+    let address: UpstreamAddress
     var requestsServed = 0
     var idleTimer: Scheduled<Void>?
 
-    init(channel: any Channel, handler: UpstreamHandler, peerIndex: Int) {
+    init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress) {
         self.channel = channel
         self.handler = handler
-        self.peerIndex = peerIndex
+        self.address = address
     }
 }
 
