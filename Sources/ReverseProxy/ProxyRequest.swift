@@ -23,7 +23,12 @@ public struct UpstreamTry: Sendable, Equatable {
 ///
 /// Lives on the client connection's event loop; every upstream connection it uses is on that loop too.
 final class ProxyRequest: UpstreamResponseDelegate {
-    enum BodyState { case none, notStarted, streaming, done }
+    enum BodyState {
+        case none, notStarted, streaming, done
+        /// `proxy_request_buffering on` with a small body: read whole before connecting,
+        /// so the request can be sent again to another server.
+        case buffering, buffered
+    }
 
     let client: any ProxyClient
     let settings: ProxySettings
@@ -44,6 +49,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
     var bodySent = false
+    var bufferedBody: [ByteBuffer] = []
     var responseHeadSent = false
     var upstreamKeepAlive = false
     var finished = false
@@ -109,7 +115,26 @@ final class ProxyRequest: UpstreamResponseDelegate {
             bodyState = .done
             client.readBody { _ in }
         }
+        if bodyState == .notStarted, settings.requestBuffering, let length = client.requestBodyLength,
+           length <= settings.clientBodyBufferSize {
+            bodyState = .buffering
+            client.readBody { [self] part in bufferBodyPart(part) }
+            return
+        }
         nextPeer(first: true)
+    }
+
+    func bufferBodyPart(_ part: RequestBodyPart) {
+        guard !finished else { return }
+        switch part {
+        case .bytes(let buffer):
+            bufferedBody.append(buffer)
+        case .end:
+            bodyState = .buffered
+            nextPeer(first: true)
+        case .failed:
+            clientClosed()
+        }
     }
 
     func nextPeer(first: Bool) {
@@ -228,12 +253,16 @@ final class ProxyRequest: UpstreamResponseDelegate {
         case .none, .done:
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             armReadTimer()
+        case .buffered:
+            for buffer in bufferedBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            armReadTimer()
         case .notStarted:
             channel.flush()
             bodyState = .streaming
             bodySent = true
             client.readBody { [self] part in requestBodyPart(part) }
-        case .streaming:
+        case .streaming, .buffering:
             // Cannot happen: a request whose body started streaming is never retried.
             upstreamFailed(.error, message: "request body already sent")
             return
@@ -326,7 +355,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         releasePeer(failed: false)
         if let connection {
             connection.handler.delegate = nil
-            if upstreamKeepAlive, bodyState != .streaming, bodyState != .notStarted {
+            if upstreamKeepAlive, bodyState == .none || bodyState == .done || bodyState == .buffered {
                 group.pool.put(connection, on: loop)
             } else {
                 connection.channel.close(promise: nil)

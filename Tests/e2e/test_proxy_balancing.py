@@ -219,6 +219,7 @@ def test_next_upstream_rules(gantry, tmp_path, upstreams):
     server {{
         listen 127.0.0.1:PORT;
         location /retry/ {{ proxy_pass http://app/; proxy_next_upstream error timeout http_503; }}
+        location /anyway/ {{ proxy_pass http://app/; proxy_next_upstream error timeout http_503 non_idempotent; }}
         location /off/ {{ proxy_pass http://app/; proxy_next_upstream off; }}
         location /once/ {{ proxy_pass http://one/; proxy_next_upstream_tries 1; }}
     }}""")
@@ -231,6 +232,11 @@ def test_next_upstream_rules(gantry, tmp_path, upstreams):
         # POST was sent to a and answered 503: not retried without non_idempotent.
         answers = [front.request("POST", "/retry/health", body=b"x") for _ in range(4)]
         assert {(s, h["x-upstream"]) for s, h, _ in answers} == {(503, "a"), (200, "b")}
+        # With non_idempotent it is: the small body was read whole first (proxy_request_buffering on),
+        # so it goes again, complete, to b.
+        for _ in range(4):
+            status, headers, data = front.request("POST", "/anyway/health", body=b"hello")
+            assert (status, headers["x-upstream"], json.loads(data)["received"]) == (200, "b", 5)
         a.kill()
         # A refused connection never reached the server: even POST goes on to b.
         for _ in range(4):
