@@ -40,9 +40,8 @@ final class ConnectionPool: Sendable {
         let pool = pool(for: loop)
         while let index = pool.idle.lastIndex(where: { $0.address == address }) {
             let connection = pool.idle.remove(at: index)
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
-            connection.handler.onIdleClose = nil
+            // In use: the idle timer, if it fires meanwhile, leaves it alone.
+            connection.idleDeadline = nil
             if connection.channel.isActive { return connection }
         }
         return nil
@@ -56,14 +55,17 @@ final class ConnectionPool: Sendable {
         }
         let pool = pool(for: loop)
         connection.handler.delegate = nil
-        connection.handler.onIdleClose = { [weak pool, weak connection] in
-            guard let pool, let connection else { return }
-            pool.idle.removeAll { $0 === connection }
+        if connection.handler.onIdleClose == nil {
+            connection.handler.onIdleClose = { [weak pool, weak connection] in
+                guard let pool, let connection else { return }
+                pool.idle.removeAll { $0 === connection }
+            }
         }
         pool.idle.append(connection)
-        connection.idleTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(idleTimeout)) { [weak connection] in
-            connection?.channel.close(promise: nil)
-        }
+        // One timer per connection, moved lazily: reuse does not reschedule it.
+        let deadline = NIODeadline.now() + .milliseconds(idleTimeout)
+        connection.idleDeadline = deadline
+        if connection.idleTimer == nil { scheduleIdleTimer(connection, at: deadline, on: loop) }
         // Read with autoRead off so a close by the server is noticed while idle.
         connection.channel.read()
         if pool.idle.count > capacity {
@@ -71,6 +73,19 @@ final class ConnectionPool: Sendable {
             oldest.idleTimer?.cancel()
             oldest.handler.onIdleClose = nil
             oldest.channel.close(promise: nil)
+        }
+    }
+
+    private func scheduleIdleTimer(_ connection: UpstreamConnection, at deadline: NIODeadline, on loop: any EventLoop) {
+        connection.idleTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak connection] in
+            guard let connection else { return }
+            connection.idleTimer = nil
+            guard let idleDeadline = connection.idleDeadline else { return }  // in use; `put` re-arms it
+            if NIODeadline.now() < idleDeadline {
+                self?.scheduleIdleTimer(connection, at: idleDeadline, on: loop)
+            } else {
+                connection.channel.close(promise: nil)
+            }
         }
     }
 

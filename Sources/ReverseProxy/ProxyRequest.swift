@@ -54,6 +54,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var upstreamKeepAlive = false
     var finished = false
     var readTimer: Scheduled<Void>?
+    var readDeadline = NIODeadline.now()
     var sendTimer: Scheduled<Void>?
     var queueTimer: Scheduled<Void>?
     var queueTicket: Int?
@@ -78,8 +79,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let variables = client.variables
         var hashKey = ""
         if let template = group.hashKey { hashKey = template.render(variables) }
-        attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: variables.remoteAddress),
-                                     hashKey: hashKey, maxTries: settings.nextUpstreamTries)
+        let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: settings.nextUpstreamTries)
         let sendsBody = client.hasRequestBody && settings.passRequestBody
         bodyState = client.hasRequestBody ? .notStarted : .none
         let framing: HeaderRules.BodyFraming
@@ -199,10 +200,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
             .channelOption(.autoRead, value: false)
-            .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // Header values come from the front's parser and the config: no second validation pass.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
+                                                                              enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
@@ -513,10 +515,21 @@ final class ProxyRequest: UpstreamResponseDelegate {
         }
     }
 
+    /// `proxy_read_timeout` counts from the last read: moving the deadline is a store, and the one
+    /// timer, when it fires early, sleeps again until the deadline (no reschedule per packet).
     func armReadTimer() {
-        readTimer?.cancel()
-        readTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.readTimeout)) { [self] in
+        readDeadline = .now() + .milliseconds(settings.readTimeout)
+        guard readTimer == nil else { return }
+        scheduleReadTimer(at: readDeadline)
+    }
+
+    private func scheduleReadTimer(at deadline: NIODeadline) {
+        readTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             readTimer = nil
+            if NIODeadline.now() < readDeadline {
+                scheduleReadTimer(at: readDeadline)
+                return
+            }
             if tunneling { endTunnel(); return }
             upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
         }

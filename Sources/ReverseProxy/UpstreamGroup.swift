@@ -52,8 +52,12 @@ public final class UpstreamGroup: Sendable {
         var wakeups: [Int: @Sendable () -> Void] = [:]
     }
 
+    /// Whether the balancer hashes the client address (`ip_hash`), worth parsing it per request.
+    let usesClientAddress: Bool
+
     init(definition: UpstreamDefinition, logger: Logger) {
         name = definition.name
+        usesClientAddress = definition.method == .ipHash
         hashKey = definition.hashKey
         pool = ConnectionPool(capacity: definition.keepalive, idleTimeout: definition.keepaliveTimeout,
                               maxRequests: definition.keepaliveRequests)

@@ -68,6 +68,8 @@ final class UpstreamConnection {
     let address: UpstreamAddress
     var requestsServed = 0
     var idleTimer: Scheduled<Void>?
+    /// When an idle pooled connection expires (`keepalive_timeout`); nil while a request uses it.
+    var idleDeadline: NIODeadline?
 
     init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress) {
         self.channel = channel
