@@ -16,6 +16,12 @@ final class VirtualServer: Sendable {
 
     init(block: ServerBlock, compiler: SettingsCompiler) throws(ConfigError) {
         self.block = block
+        var names = Set<String>()
+        for case .regex(let source) in block.names {
+            let body = source.hasPrefix("~") ? String(source.dropFirst()) : source
+            if let regex = try? ConfigRegex(body, caseInsensitive: true) { names.formUnion(regex.captureNames) }
+        }
+        compiler.serverCaptureNames = names
         primaryName = block.names.first.map { name -> String in
             switch name {
             case .exact(let s), .leadingWildcard(let s), .trailingWildcard(let s), .regex(let s): return s
@@ -175,9 +181,10 @@ final class SettingsCompiler {
     let configuration: Configuration
     let modules: [any ContentModule]
     private(set) var logFormats: [String: LogFormat] = [:]
-    private var typeCache: [SourceLocation: MIMETypes] = [:]
+    private var typeCache: [SourceLocation: MimeTypeMap] = [:]
     private var logTargets: [String: AccessLogFile] = [:]
-    let serverCaptureNames: Set<String> = []
+    /// Named captures of the `server_name` regexes of the server being compiled (`$name` in its directives).
+    var serverCaptureNames: Set<String> = []
 
     init(configuration: Configuration, prefix: String, modules: [any ContentModule]) throws(ConfigError) {
         self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
@@ -211,16 +218,12 @@ final class SettingsCompiler {
         return prefix + path
     }
 
-    /// The `types` block nearest to `scope` (location, server, then http), else nginx's built-in table.
-    func types(for scope: ConfigScope) -> MIMETypes {
-        guard let block = scope.effective("types"), let entries = block.block else { return .builtin }
-        let key = block.location
+    /// The `types` in effect at `scope`, shared between locations that inherit the same blocks.
+    func types(for scope: ConfigScope) -> MimeTypeMap {
+        let blocks = scope.effectiveList("types")
+        guard let key = blocks.first?.location else { return .nginxDefault }
         if let cached = typeCache[key] { return cached }
-        var table: [String: String] = [:]
-        for entry in entries {
-            for ext in entry.values where table[ext] == nil { table[ext] = entry.name }
-        }
-        let result = MIMETypes(byExtension: table)
+        let result = MimeTypeMap(typesBlocks: blocks)
         typeCache[key] = result
         return result
     }

@@ -274,6 +274,8 @@ struct HTTPRequestParser {
         for i in 0..<line.count {
             let c = line[i]
             if c == UInt8(ascii: ":") { colon = i; break }
+            // A space or tab in the name is an invalid header line (400), other bytes only make it ignored.
+            if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == 0 { throw .bad("client sent invalid header line") }
             if !isTokenByte(c) { validName = false }
         }
         guard colon > 0 else { throw .bad("client sent invalid header line") }

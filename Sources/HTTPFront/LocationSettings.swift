@@ -75,7 +75,7 @@ final class LocationSettings: Sendable {
     let documentRoot: DocumentRoot
     let indexFiles: [VariableTemplate]
     let tryFiles: TryFiles?
-    let types: MIMETypes
+    let types: MimeTypeMap
     let defaultType: String
     let expires: Expires?
     let addHeaders: [HeaderAddition]
@@ -116,14 +116,14 @@ final class LocationSettings: Sendable {
         if let alias = scope.own("alias") {
             let path = compiler.absolute(alias.values[0])
             let t: VariableTemplate
-            do { t = try VariableTemplate(path, namedCaptures: captureNames) } catch { throw ConfigError(error.message, at: alias.location) }
+            do { t = try VariableTemplate(path, namedCaptures: captureNames.union(compiler.serverCaptureNames)) } catch { throw ConfigError(error.message, at: alias.location) }
             switch match {
             case .prefix(let prefix, _), .exact(let prefix): documentRoot = .alias(t, locationPrefix: prefix)
             case .regex: documentRoot = .regexAlias(t)
             default: throw ConfigError("\"alias\" directive is not allowed here", at: alias.location)
             }
         } else if let root = scope.effective("root") {
-            do { documentRoot = .root(try VariableTemplate(compiler.absolute(root.values[0]), namedCaptures: captureNames)) } catch {
+            do { documentRoot = .root(try VariableTemplate(compiler.absolute(root.values[0]), namedCaptures: captureNames.union(compiler.serverCaptureNames))) } catch {
                 throw ConfigError(error.message, at: root.location)
             }
         } else {
@@ -305,20 +305,14 @@ final class LocationSettings: Sendable {
     }
 }
 
-/// Content-Type by file extension, from the `types` blocks in scope.
-struct MIMETypes: Sendable {
-    var byExtension: [String: String]
-
-    /// nginx's built-in table when no `types` block is written.
-    static let builtin = MIMETypes(byExtension: ["html": "text/html", "gif": "image/gif", "jpg": "image/jpeg"])
-
-    func type(forPath path: String) -> String? {
-        guard let slash = path.lastIndex(of: "/") else { return nil }
-        let name = path[path.index(after: slash)...]
-        guard let dot = name.lastIndex(of: ".") else { return nil }
-        let ext = name[name.index(after: dot)...]
+extension MimeTypeMap {
+    /// The type for the extension of a file name (after the last `.` of the last segment).
+    func type(forFileName path: String) -> String? {
+        let utf8 = path.utf8
+        guard let dot = utf8.lastIndex(of: UInt8(ascii: ".")) else { return nil }
+        if let slash = utf8.lastIndex(of: UInt8(ascii: "/")), slash > dot { return nil }
+        let ext = path[path.index(after: dot)...]
         guard !ext.isEmpty else { return nil }
-        if let exact = byExtension[String(ext)] { return exact }
-        return byExtension[ext.lowercased()]
+        return byExtension[String(ext)] ?? type(forExtension: ext)
     }
 }

@@ -267,7 +267,7 @@ final class RequestEngine {
                 contentEncoding = "gzip"
             }
         }
-        let contentType = location.types.type(forPath: path) ?? location.defaultType
+        let contentType = location.types.type(forFileName: path) ?? location.defaultType
         var response = FrontResponse(status: status)
         response.location = location
         response.headers.append(("Content-Type", contentType))

@@ -63,6 +63,7 @@ extension HTTPResponseStatus {
     /// nginx's reason phrases differ from NIO's for a few codes (`413 Request Entity Too Large`, `414 Request-URI Too Large`).
     var nginxReason: String {
         switch code {
+        case 405: return "Not Allowed"
         case 413: return "Request Entity Too Large"
         case 414: return "Request-URI Too Large"
         case 416: return "Requested Range Not Satisfiable"

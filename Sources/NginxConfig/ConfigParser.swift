@@ -41,52 +41,95 @@ public struct ConfigParser: Sendable {
 
     /// Parses the main configuration file, recording every file read (in order, each once) for `-T`.
     public func parse(file path: String, recording files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
-        let text = try Self.read(path, from: nil)
-        return try parse(text: text, file: path, depth: 0, files: &files)
+        let result = parsePartially(file: path, recording: &files)
+        if let error = result.error { throw error }
+        return result.directives
     }
 
     /// Parses directives given as text, e.g. `-g "daemon off;"` (named `command line`, as nginx does).
     public func parse(text: String, file: String) throws(ConfigError) -> [Directive] {
         var files: [ConfigFile] = []
-        return try parse(text: text, file: file, depth: 0, files: &files)
+        var failure: ConfigError?
+        let directives = parse(text: text, file: file, depth: 0, files: &files, failure: &failure)
+        if let failure { throw failure }
+        return directives
     }
 
-    private func parse(text: String, file: String, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
+    /// What was read before a syntax error, and the error. nginx checks each directive as it reads
+    /// it, so an error in a directive that comes before a syntax error is the one it reports;
+    /// the loader validates `directives` first to report the same one.
+    public struct PartialParse: Sendable {
+        public var directives: [Directive]
+        public var error: ConfigError?
+    }
+
+    /// Parses the main file, stopping at the first syntax error (or missing include) without throwing.
+    public func parsePartially(file path: String, recording files: inout [ConfigFile]) -> PartialParse {
+        let text: String
+        do {
+            text = try Self.read(path, from: nil)
+        } catch {
+            return PartialParse(directives: [], error: error)
+        }
+        var failure: ConfigError?
+        let directives = parse(text: text, file: path, depth: 0, files: &files, failure: &failure)
+        return PartialParse(directives: directives, error: failure)
+    }
+
+    private func parse(text: String, file: String, depth: Int, files: inout [ConfigFile], failure: inout ConfigError?) -> [Directive] {
         let isCommandLine = file == SourceLocation.commandLine.file
         if !isCommandLine && !files.contains(where: { $0.path == file }) {
             files.append(ConfigFile(path: file, text: text))
         }
         var lexer = Lexer(bytes: Array(text.utf8), file: file, firstLine: isCommandLine ? 0 : 1)
-        return try parseBlock(&lexer, file: file, insideBlock: false, depth: depth, files: &files)
+        return parseBlock(&lexer, file: file, insideBlock: false, depth: depth, files: &files, failure: &failure).directives
     }
 
-    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
+    /// Reads one level; on an error, sets `failure` and returns what came before it.
+    private func parseBlock(_ lexer: inout Lexer, file: String, insideBlock: Bool, depth: Int,
+                            files: inout [ConfigFile], failure: inout ConfigError?) -> (directives: [Directive], endLine: Int) {
         var directives: [Directive] = []
         while true {
-            switch try lexer.next() {
+            let event: Lexer.Event
+            do {
+                event = try lexer.next()
+            } catch {
+                failure = error
+                return (directives, lexer.line)
+            }
+            switch event {
             case .endOfFile(let line):
                 if insideBlock {
-                    throw ConfigError("unexpected end of file, expecting \"}\"", at: location(file, line))
+                    failure = ConfigError("unexpected end of file, expecting \"}\"", at: location(file, line))
                 }
-                return directives
+                return (directives, line)
             case .blockEnd(let line):
                 if !insideBlock {
-                    throw ConfigError("unexpected \"}\"", at: location(file, line))
+                    failure = ConfigError("unexpected \"}\"", at: location(file, line))
                 }
-                return directives
+                return (directives, line)
             case .directive(let words, let opensBlock, let line):
                 let here = location(file, line)
                 let name = words[0].value
                 let arguments = Array(words.dropFirst())
                 if name == "include" && !opensBlock {
-                    directives += try expandInclude(arguments, at: here, depth: depth, files: &files)
+                    directives += expandInclude(arguments, at: here, depth: depth, files: &files, failure: &failure)
+                    if failure != nil { return (directives, line) }
                     continue
                 }
                 var directive = Directive(name: name, arguments: arguments, location: here)
+                if opensBlock && file == SourceLocation.commandLine.file {
+                    failure = ConfigError("block directives are not supported in -g option", at: here)
+                    return (directives, line)
+                }
                 if opensBlock {
-                    directive.block = try parseBlock(&lexer, file: file, insideBlock: true, depth: depth, files: &files)
+                    let inner = parseBlock(&lexer, file: file, insideBlock: true, depth: depth, files: &files, failure: &failure)
+                    directive.block = inner.directives
+                    // An unfinished block has no end: checks made at its `}` must not run.
+                    directive.blockEndLine = failure == nil ? inner.endLine : nil
                 }
                 directives.append(directive)
+                if failure != nil { return (directives, line) }
             }
         }
     }
@@ -95,29 +138,38 @@ public struct ConfigParser: Sendable {
         SourceLocation(file: file, line: line)
     }
 
-    private func expandInclude(_ arguments: [ConfigArgument], at here: SourceLocation, depth: Int, files: inout [ConfigFile]) throws(ConfigError) -> [Directive] {
+    private func expandInclude(_ arguments: [ConfigArgument], at here: SourceLocation, depth: Int,
+                               files: inout [ConfigFile], failure: inout ConfigError?) -> [Directive] {
         guard arguments.count == 1 else {
-            throw ConfigError("invalid number of arguments in \"include\" directive", at: here)
+            failure = ConfigError("invalid number of arguments in \"include\" directive", at: here)
+            return []
         }
         guard depth < maximumIncludeDepth else {
-            throw ConfigError("include nesting is deeper than \(maximumIncludeDepth) levels (an include loop?)", at: here)
+            failure = ConfigError("include nesting is deeper than \(maximumIncludeDepth) levels (an include loop?)", at: here)
+            return []
         }
         let pattern = arguments[0].value
         var result: [Directive] = []
-        for path in try resolveInclude(pattern, includedFrom: here) {
+        for path in resolveInclude(pattern, includedFrom: here) {
             let text: String
             if let builtin = builtinFiles[pattern], !Self.exists(path) {
                 text = builtin
             } else {
-                text = try Self.read(path, from: here)
+                do {
+                    text = try Self.read(path, from: here)
+                } catch {
+                    failure = error
+                    return result
+                }
             }
-            result += try parse(text: text, file: path, depth: depth + 1, files: &files)
+            result += parse(text: text, file: path, depth: depth + 1, files: &files, failure: &failure)
+            if failure != nil { return result }
         }
         return result
     }
 
     /// The files an `include` names: a glob may match nothing (as in nginx); a plain path must exist.
-    func resolveInclude(_ pattern: String, includedFrom here: SourceLocation) throws(ConfigError) -> [String] {
+    func resolveInclude(_ pattern: String, includedFrom here: SourceLocation) -> [String] {
         let candidates: [String]
         if pattern.hasPrefix("/") {
             candidates = [pattern]

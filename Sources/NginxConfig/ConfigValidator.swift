@@ -10,18 +10,63 @@ struct ConfigValidator {
     }
 
     mutating func validate(_ tree: [Directive]) throws(ConfigError) {
-        try validate(level: tree, context: .main)
+        var groups: Set<String> = []
+        try validate(level: tree, context: .main, enclosingLocation: nil, groups: &groups)
     }
 
-    private mutating func validate(level: [Directive], context: DirectiveContexts) throws(ConfigError) {
+    /// One level, in config order. `groups` holds the upstream and app_pool names seen so far.
+    private mutating func validate(level: [Directive], context: DirectiveContexts, enclosingLocation: LocationMatch?,
+                                   groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
+        var upstreamSupportsBackup = true
         for directive in level {
             let spec = try check(directive, in: context)
             try checkDuplicate(directive, spec: spec, seen: &seen)
             try checkValue(directive, spec: spec)
-            if let block = directive.block, let inner = Self.innerContext(of: directive.name, in: context) {
-                try validate(level: block, context: inner)
+            var location = enclosingLocation
+            switch (directive.name, context) {
+            case ("listen", _):
+                _ = try ListenParser.parse(directive)
+            case ("server_name", _):
+                for name in directive.values {
+                    _ = try ServerNameParser.parse(name, at: directive.location, warnings: &warnings)
+                }
+            case ("location", _):
+                let match = try LocationMatch.parse(directive)
+                if let enclosingLocation {
+                    try ModelBuilder.checkNesting(match, inside: enclosingLocation, at: directive.location)
+                }
+                location = match
+            case ("upstream", _), ("app_pool", _):
+                let name = directive.values[0].lowercased()
+                if groups.contains(name) {
+                    throw ConfigError("duplicate upstream \"\(directive.values[0])\"", at: directive.location)
+                }
+                groups.insert(name)
+            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream):
+                upstreamSupportsBackup = false
+            case ("server", .upstream):
+                _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
+            default:
+                break
             }
+            if let block = directive.block, let inner = Self.innerContext(of: directive.name, in: context) {
+                try validate(level: block, context: inner, enclosingLocation: location, groups: &groups)
+                try checkBlockEnd(directive)
+            }
+        }
+    }
+
+    /// Checks nginx makes when a block closes.
+    private func checkBlockEnd(_ directive: Directive) throws(ConfigError) {
+        guard directive.blockEndLine != nil, let block = directive.block else { return }
+        switch directive.name {
+        case "upstream" where block.named("server").isEmpty:
+            throw ConfigError("no servers are inside upstream", at: directive.blockEnd)
+        case "app_pool" where block.named("wsgi").isEmpty:
+            throw ConfigError("no \"wsgi\" directive in app_pool \"\(directive.values[0])\"", at: directive.blockEnd)
+        default:
+            break
         }
     }
 
@@ -105,7 +150,7 @@ struct ConfigValidator {
     }
 
     /// Checks for directives with their own value syntax.
-    private func checkSpecial(_ directive: Directive) throws(ConfigError) {
+    private mutating func checkSpecial(_ directive: Directive) throws(ConfigError) {
         let here = directive.location
         let values = directive.values
         switch directive.name {
@@ -122,6 +167,8 @@ struct ConfigValidator {
             _ = try directive.size(1, allowGiga: false)
         case "expires":
             try checkExpires(directive)
+        case "types":
+            checkTypes(directive)
         case "server_tokens":
             guard ["on", "off", "build"].contains(values[0]) || values[0].contains("$") else {
                 throw ConfigError("invalid value \"\(values[0])\" in \"server_tokens\" directive, it must be \"on\" or \"off\"", at: here)
@@ -132,6 +179,19 @@ struct ConfigValidator {
             }
         default:
             break
+        }
+    }
+
+    /// nginx warns when one `types` level names an extension twice (the later one wins).
+    private mutating func checkTypes(_ directive: Directive) {
+        var seen: [String: String] = [:]
+        for entry in directive.block ?? [] {
+            for ext in entry.values.map({ $0.lowercased() }) {
+                if let previous = seen[ext] {
+                    warnings.append(ConfigWarning("duplicate extension \"\(ext)\", content type: \"\(entry.name)\", previous content type: \"\(previous)\"", at: entry.location))
+                }
+                seen[ext] = entry.name
+            }
         }
     }
 

@@ -43,10 +43,13 @@ public struct ConfigurationLoader: Sendable {
             tree = try parser.parse(text: globalDirectives, file: SourceLocation.commandLine.file)
         }
         var files: [ConfigFile] = []
-        tree += try parser.parse(file: file, recording: &files)
+        let parsed = parser.parsePartially(file: file, recording: &files)
+        tree += parsed.directives
 
+        // nginx checks each directive as it reads it: an error before a syntax error wins.
         var validator = ConfigValidator(table: table)
         try validator.validate(tree)
+        if let syntaxError = parsed.error { throw syntaxError }
         var builder = ModelBuilder()
         var configuration = try builder.build(tree)
         configuration.prefix = resolvedPrefix

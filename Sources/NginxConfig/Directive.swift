@@ -23,12 +23,20 @@ public struct Directive: Sendable, Hashable {
     public var location: SourceLocation
     /// `nil` for a simple directive ending in `;`, the children for a `{ }` block.
     public var block: [Directive]?
+    /// The line of a block's closing `}` (nginx reports some block errors there).
+    public var blockEndLine: Int?
 
-    public init(name: String, arguments: [ConfigArgument] = [], location: SourceLocation, block: [Directive]? = nil) {
+    public init(name: String, arguments: [ConfigArgument] = [], location: SourceLocation, block: [Directive]? = nil, blockEndLine: Int? = nil) {
         self.name = name
         self.arguments = arguments
         self.location = location
         self.block = block
+        self.blockEndLine = blockEndLine
+    }
+
+    /// Where the block closes, for errors nginx reports at the `}`.
+    public var blockEnd: SourceLocation {
+        SourceLocation(file: location.file, line: blockEndLine ?? location.line)
     }
 
     /// The argument values, for directives whose quoting does not matter.

@@ -41,6 +41,9 @@ struct Lexer {
         while true {
             guard position < bytes.count else {
                 if !words.isEmpty || !lastSpace {
+                    if file == SourceLocation.commandLine.file {
+                        throw error("unexpected end of parameter, expecting \";\"")
+                    }
                     throw error("unexpected end of file, expecting \";\" or \"}\"")
                 }
                 return .endOfFile(line: line)

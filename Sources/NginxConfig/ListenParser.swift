@@ -77,11 +77,11 @@ enum ListenParser {
         }
         if url.hasPrefix("[") {
             guard let close = url.firstIndex(of: "]") else {
-                throw ConfigError("invalid IPv6 address in \"\(url)\" of the \"listen\" directive", at: here)
+                throw ConfigError("invalid host in \"\(url)\" of the \"listen\" directive", at: here)
             }
             let host = String(url[url.index(after: url.startIndex)..<close])
             guard IPAddressText.isIPv6(host) else {
-                throw ConfigError("invalid IPv6 address in \"\(url)\" of the \"listen\" directive", at: here)
+                throw ConfigError("invalid host in \"\(url)\" of the \"listen\" directive", at: here)
             }
             let rest = url[url.index(after: close)...]
             let number: Int

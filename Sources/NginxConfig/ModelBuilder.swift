@@ -43,7 +43,8 @@ struct ModelBuilder {
             let groupScope = ConfigScope(kind: child.name == "upstream" ? .upstream : .appPool,
                                          directives: Self.ownDirectives(child.block ?? []), parent: scope)
             if child.name == "upstream" {
-                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location))
+                let servers = try Self.upstreamServers(child)
+                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location, servers: servers))
             } else {
                 if groupScope.own("wsgi") == nil {
                     throw ConfigError("no \"wsgi\" directive in app_pool \"\(name)\"", at: child.location)
@@ -55,8 +56,29 @@ struct ModelBuilder {
         for child in children where child.name == "server" {
             servers.append(try buildServer(child, parent: scope))
         }
+        let groups = Set(groupNames.keys.map { $0.lowercased() })
+        for server in servers {
+            try ProxyPassCheck.check(server.locations, groups: groups)
+        }
         try ListenParser.checkDefaultServers(servers)
         return HTTPBlock(scope: scope, servers: servers, upstreams: upstreams, appPools: appPools)
+    }
+
+    /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.
+    static func upstreamServers(_ upstream: Directive) throws(ConfigError) -> [UpstreamServer] {
+        var servers: [UpstreamServer] = []
+        var supportsBackup = true
+        for child in upstream.block ?? [] {
+            switch child.name {
+            case "ip_hash", "hash", "random": supportsBackup = false
+            case "server": servers.append(try UpstreamServer.parse(child, supportsBackup: supportsBackup))
+            default: break
+            }
+        }
+        if servers.isEmpty {
+            throw ConfigError("no servers are inside upstream", at: upstream.blockEnd)
+        }
+        return servers
     }
 
     private mutating func buildServer(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> ServerBlock {
@@ -73,7 +95,8 @@ struct ModelBuilder {
         var names: [ServerName] = []
         for serverName in children.named("server_name") {
             for argument in serverName.values {
-                names.append(try ServerNameParser.parse(argument, at: serverName.location))
+                var repeated: [ConfigWarning] = []  // the validator already reported these
+                names.append(try ServerNameParser.parse(argument, at: serverName.location, warnings: &repeated))
             }
         }
         let locations = try buildLocations(children, parent: scope, enclosing: nil)

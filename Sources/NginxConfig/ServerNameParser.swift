@@ -1,7 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// `server_name` values, checked as nginx's `ngx_http_core_server_name` does.
 enum ServerNameParser {
-    static func parse(_ text: String, at here: SourceLocation) throws(ConfigError) -> ServerName {
-        if text.hasPrefix("~") {
+    static func parse(_ text: String, at here: SourceLocation, warnings: inout [ConfigWarning]) throws(ConfigError) -> ServerName {
+        let first = text.first
+        if first == "*" && (text.count < 3 || text.dropFirst().first != ".") || first == "." && text.count < 2 {
+            throw ConfigError("server name \"\(text)\" is invalid", at: here)
+        }
+        if text.contains("/") {
+            warnings.append(ConfigWarning("server name \"\(text)\" has suspicious symbols", at: here))
+        }
+        if text.lowercased() == "$hostname" {
+            return .exact(hostName())
+        }
+        if first == "~" {
             let pattern = String(text.dropFirst())
             guard !pattern.isEmpty else {
                 throw ConfigError("empty regex in server name \"\(text)\"", at: here)
@@ -10,19 +26,23 @@ enum ServerNameParser {
             return .regex(pattern)
         }
         let name = text.lowercased()
-        let stars = name.filter { $0 == "*" }.count
-        if name.hasPrefix("*.") && stars == 1 && name.count > 2 {
+        if name.hasPrefix("*.") {
             return .leadingWildcard(String(name.dropFirst()))
         }
-        if name.hasPrefix(".") && stars == 0 && name.count > 1 {
+        if name.hasPrefix(".") {
             return .leadingWildcard(name)
         }
-        if name.hasSuffix(".*") && stars == 1 && name.count > 2 {
+        if name.count > 2 && name.hasSuffix(".*") {
             return .trailingWildcard(String(name.dropLast()))
         }
-        if stars > 0 {
-            throw ConfigError("invalid server name or wildcard \"\(text)\"", at: here)
-        }
+        // nginx takes any other name, a `*` inside included, as an exact name.
         return .exact(name)
+    }
+
+    static func hostName() -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let end = buffer.firstIndex(of: 0) ?? buffer.count
+        return String(decoding: buffer[..<end], as: UTF8.self).lowercased()
     }
 }
