@@ -19,6 +19,7 @@ struct ConfigValidator {
                                    groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
         var upstreamSupportsBackup = true
+        var balancerSeen = false
         for directive in level {
             let spec = try check(directive, in: context)
             try checkDuplicate(directive, spec: spec, seen: &seen)
@@ -43,8 +44,12 @@ struct ConfigValidator {
                     throw ConfigError("duplicate upstream \"\(directive.values[0])\"", at: directive.location)
                 }
                 groups.insert(name)
-            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream):
-                upstreamSupportsBackup = false
+            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream), ("least_conn", .upstream):
+                if balancerSeen {
+                    warnings.append(ConfigWarning("load balancing method redefined", at: directive.location))
+                }
+                balancerSeen = true
+                upstreamSupportsBackup = directive.name == "least_conn"
             case ("server", .upstream):
                 _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:

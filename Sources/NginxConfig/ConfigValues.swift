@@ -19,12 +19,12 @@ public enum ConfigValues {
 
     public enum TimeUnit: Sendable { case seconds, milliseconds }
 
-    /// nginx's times: `30`, `30s`, `500ms`, `1h30m`, `2d`, `1w`, `1M`, `1y` (units in descending
-    /// order, each once). A bare number is seconds. Returns the value in `unit`; nil when invalid
-    /// (`ms` is invalid where nginx wants seconds; `y` where it wants milliseconds, as in nginx).
+    /// nginx's times (`ngx_parse_time`): `30`, `30s`, `500ms`, `1h30m`, `1h 30m`, `2d`, `1w`, `1M`, `1y`
+    /// (units in descending order, each once). A bare number is seconds. Returns the value in `unit`;
+    /// nil when invalid (`ms` is invalid where nginx wants seconds, `y` where it wants milliseconds).
     public static func parseTime(_ text: String, unit: TimeUnit) -> Int? {
         let isSeconds = unit == .seconds
-        // Steps, largest first, as nginx's st_year … st_msec.
+        // Steps, largest first, as nginx's st_year … st_msec, st_last.
         let year = 1, month = 2, week = 3, day = 4, hour = 5, minute = 6, second = 7, milli = 8, last = 9
         var step = isSeconds ? 0 : month
         var total = 0, value = 0
@@ -33,11 +33,13 @@ public enum ConfigValues {
         var i = 0
         while i < bytes.count {
             let c = bytes[i]
+            i += 1
             if c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") {
-                guard value <= (Int(Int32.max) - Int(c - 48)) / 10 else { return nil }
-                value = value * 10 + Int(c - 48)
+                let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(Int(c - 48))
+                if overflow1 || overflow2 { return nil }
+                value = sum
                 valid = true
-                i += 1
                 continue
             }
             var scale: Int
@@ -58,7 +60,7 @@ public enum ConfigValues {
                 if step >= hour { return nil }
                 step = hour; scale = 60 * 60
             case UInt8(ascii: "m"):
-                if i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "s") {
+                if i < bytes.count && bytes[i] == UInt8(ascii: "s") {
                     if isSeconds || step >= milli { return nil }
                     i += 1
                     step = milli; scale = 1
@@ -72,25 +74,23 @@ public enum ConfigValues {
             case UInt8(ascii: " "):
                 if step >= second { return nil }
                 step = last; scale = 1
-                i += 1
-                continue
             default:
                 return nil
             }
             if step != milli && !isSeconds { scale *= 1000 }
-            guard value <= Int(Int32.max) / scale else { return nil }
-            value *= scale
-            guard total <= Int(Int32.max) - value else { return nil }
-            total += value
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: scale)
+            if overflow || total > Int.max - scaled { return nil }
+            total += scaled
             value = 0
-            i += 1
+            while i < bytes.count && bytes[i] == UInt8(ascii: " ") { i += 1 }
         }
         guard valid else { return nil }
         if !isSeconds {
-            guard value <= Int(Int32.max) / 1000 else { return nil }
-            value *= 1000
+            let (scaled, overflow) = value.multipliedReportingOverflow(by: 1000)
+            if overflow { return nil }
+            value = scaled
         }
-        guard total <= Int(Int32.max) - value else { return nil }
+        guard total <= Int.max - value else { return nil }
         return total + value
     }
 

@@ -21,7 +21,7 @@ extension DirectiveTable {
         .init(module: "core", "worker_processes", main, .take1, .supported,
               note: "The number of event-loop threads in the one front process (nginx: worker processes). `auto` is one per core."),
         .init(module: "core", "worker_cpu_affinity", main, .oneOrMore, .accepted),
-        .init(module: "core", "worker_priority", main, .take1, .unsupported),
+        .init(module: "core", "worker_priority", main, .take1, .unsupported, repeatable: true),
         .init(module: "core", "worker_rlimit_nofile", main, .take1, .accepted, value: .number),
         .init(module: "core", "worker_rlimit_core", main, .take1, .accepted, value: .offset),
         .init(module: "core", "worker_shutdown_timeout", main, .take1, .unsupported, value: .milliseconds),

@@ -40,7 +40,7 @@ extension DirectiveTable {
         .init(module: "http_core", "root", hslIf, .take1, .supported),
         .init(module: "http_core", "alias", loc, .take1, .supported),
         .init(module: "http_core", "limit_except", loc, [.block, .oneOrMore], .unsupported, repeatable: false),
-        .init(module: "http_core", "client_max_body_size", hslIf, .take1, .supported, value: .offset),
+        .init(module: "http_core", "client_max_body_size", hsl, .take1, .supported, value: .offset),
         .init(module: "http_core", "client_body_buffer_size", hsl, .take1, .accepted, value: .size),
         .init(module: "http_core", "client_body_timeout", hsl, .take1, .unsupported, value: .milliseconds),
         .init(module: "http_core", "client_body_temp_path", hsl, .take1234, .accepted),
@@ -61,10 +61,10 @@ extension DirectiveTable {
         .init(module: "http_core", "postpone_output", hsl, .take1, .accepted, value: .size),
         .init(module: "http_core", "limit_rate", hslIf, .take1, .unsupported),
         .init(module: "http_core", "limit_rate_after", hslIf, .take1, .unsupported),
-        .init(module: "http_core", "keepalive_time", hsl, .take1, .unsupported, value: .milliseconds),
+        .init(module: "http_core", "keepalive_time", [.http, .server, .location, .upstream], .take1, .unsupported, value: .milliseconds),
         .init(module: "http_core", "keepalive_timeout", hsl, .take12, .supported),
         .init(module: "http_core", "keepalive_requests", hsl, .take1, .supported, value: .number),
-        .init(module: "http_core", "keepalive_disable", hsl, .take12, .unsupported),
+        .init(module: "http_core", "keepalive_disable", hsl, .take12, .unsupported, repeatable: true),
         .init(module: "http_core", "satisfy", hsl, .take1, .unsupported),
         .init(module: "http_core", "auth_delay", hsl, .take1, .unsupported),
         .init(module: "http_core", "internal", loc, .noArgs, .unsupported),
@@ -99,9 +99,9 @@ extension DirectiveTable {
         .init(module: "http_core", "output_buffers", hsl, .take2, .accepted),
         .init(module: "http_core", "gzip_vary", hsl, .flag, .supported, value: .flag),
         .init(module: "http_core", "gzip_http_version", hsl, .take1, .unsupported),
-        .init(module: "http_core", "gzip_proxied", hsl, .oneOrMore, .unsupported),
-        .init(module: "http_core", "gzip_disable", hsl, .oneOrMore, .unsupported),
-        .init(module: "http_v2", "http2_push", hsl, .take1, .unsupported),
+        .init(module: "http_core", "gzip_proxied", hsl, .oneOrMore, .unsupported, repeatable: true),
+        .init(module: "http_core", "gzip_disable", hsl, .oneOrMore, .unsupported, repeatable: true),
+        .init(module: "http_v2", "http2_push", hsl, .take1, .unsupported, repeatable: true),
         .init(module: "http_v2", "http2_max_concurrent_streams", hs, .take1, .unsupported),
     ]
 
@@ -125,7 +125,7 @@ extension DirectiveTable {
         .init(module: "http_headers", "expires", hslIf, .take12, .supported),
         // MARK: ngx_http_gzip_module
         .init(module: "http_gzip", "gzip", hslIf, .flag, .supported, value: .flag),
-        .init(module: "http_gzip", "gzip_types", hsl, .oneOrMore, .supported),
+        .init(module: "http_gzip", "gzip_types", hsl, .oneOrMore, .supported, repeatable: true),
         .init(module: "http_gzip", "gzip_comp_level", hsl, .take1, .supported, value: .number),
         .init(module: "http_gzip", "gzip_min_length", hsl, .take1, .supported, value: .offset),
         .init(module: "http_gzip", "gzip_buffers", hsl, .take2, .accepted),
@@ -155,7 +155,7 @@ extension DirectiveTable {
         .init(module: "http_auth_request", "auth_request", hsl, .take1, .unsupported),
         .init(module: "http_auth_request", "auth_request_set", hsl, .take2, .unsupported, repeatable: true),
         // MARK: ngx_http_limit_req_module
-        .init(module: "http_limit_req", "limit_req_zone", httpOnly, [.take3, .take4], .unsupported, repeatable: true),
+        .init(module: "http_limit_req", "limit_req_zone", httpOnly, .take3, .unsupported, repeatable: true),
         .init(module: "http_limit_req", "limit_req", hsl, .take123, .unsupported, repeatable: true),
         .init(module: "http_limit_req", "limit_req_status", hsl, .take1, .unsupported),
         .init(module: "http_limit_req", "limit_req_log_level", hsl, .take1, .unsupported),
@@ -178,7 +178,7 @@ extension DirectiveTable {
         .init(module: "http_charset", "charset", hslIf, .take1, .unsupported),
         .init(module: "http_charset", "source_charset", hslIf, .take1, .unsupported),
         .init(module: "http_charset", "override_charset", hslIf, .flag, .unsupported, value: .flag),
-        .init(module: "http_charset", "charset_types", hsl, .oneOrMore, .unsupported),
+        .init(module: "http_charset", "charset_types", hsl, .oneOrMore, .unsupported, repeatable: true),
         .init(module: "http_charset", "charset_map", httpOnly, [.block, .take2], .unsupported),
         // MARK: ngx_http_realip_module
         .init(module: "http_realip", "set_real_ip_from", hsl, .take1, .unsupported, repeatable: true),
@@ -187,28 +187,28 @@ extension DirectiveTable {
         // MARK: ngx_http_sub_module
         .init(module: "http_sub", "sub_filter", hsl, .take2, .unsupported, repeatable: true),
         .init(module: "http_sub", "sub_filter_once", hsl, .flag, .unsupported, value: .flag),
-        .init(module: "http_sub", "sub_filter_types", hsl, .oneOrMore, .unsupported),
+        .init(module: "http_sub", "sub_filter_types", hsl, .oneOrMore, .unsupported, repeatable: true),
         // MARK: ngx_http_ssi_module
         .init(module: "http_ssi", "ssi", hslIf, .flag, .unsupported, value: .flag),
         // MARK: ngx_http_addition_module
         .init(module: "http_addition", "add_before_body", hsl, .take1, .unsupported),
         .init(module: "http_addition", "add_after_body", hsl, .take1, .unsupported),
         // MARK: ngx_http_stub_status_module
-        .init(module: "http_stub_status", "stub_status", sl, [.noArgs, .take1], .unsupported),
+        .init(module: "http_stub_status", "stub_status", sl, [.noArgs, .take1], .unsupported, repeatable: true),
         // MARK: ngx_http_referer_module
-        .init(module: "http_referer", "valid_referers", sl, .oneOrMore, .unsupported),
+        .init(module: "http_referer", "valid_referers", sl, .oneOrMore, .unsupported, repeatable: true),
         // MARK: ngx_http_secure_link_module
         .init(module: "http_secure_link", "secure_link", hsl, .take1, .unsupported),
         .init(module: "http_secure_link", "secure_link_md5", hsl, .take1, .unsupported),
-        .init(module: "http_secure_link", "secure_link_secret", loc, .take1, .unsupported),
+        .init(module: "http_secure_link", "secure_link_secret", hsl, .take1, .unsupported),
         // MARK: ngx_http_empty_gif_module
-        .init(module: "http_empty_gif", "empty_gif", loc, .noArgs, .unsupported),
+        .init(module: "http_empty_gif", "empty_gif", loc, .noArgs, .unsupported, repeatable: true),
         // MARK: ngx_http_mp4_module
-        .init(module: "http_mp4", "mp4", loc, .noArgs, .unsupported),
+        .init(module: "http_mp4", "mp4", loc, .noArgs, .unsupported, repeatable: true),
         // MARK: ngx_http_flv_module
-        .init(module: "http_flv", "flv", loc, .noArgs, .unsupported),
+        .init(module: "http_flv", "flv", loc, .noArgs, .unsupported, repeatable: true),
         // MARK: ngx_http_dav_module
-        .init(module: "http_dav", "dav_methods", hsl, .oneOrMore, .unsupported),
+        .init(module: "http_dav", "dav_methods", hsl, .oneOrMore, .unsupported, repeatable: true),
         .init(module: "http_dav", "create_full_put_path", hsl, .flag, .unsupported, value: .flag),
         // MARK: ngx_http_slice_module
         .init(module: "http_slice", "slice", hsl, .take1, .unsupported),
@@ -226,7 +226,7 @@ extension DirectiveTable {
         .init(module: "http_ssl", "ssl_password_file", hs, .take1, ssl),
         .init(module: "http_ssl", "ssl_dhparam", hs, .take1, ssl),
         .init(module: "http_ssl", "ssl_ecdh_curve", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_protocols", hs, .oneOrMore, ssl),
+        .init(module: "http_ssl", "ssl_protocols", hs, .oneOrMore, ssl, repeatable: true),
         .init(module: "http_ssl", "ssl_ciphers", hs, .take1, ssl),
         .init(module: "http_ssl", "ssl_buffer_size", hs, .take1, ssl, value: .size),
         .init(module: "http_ssl", "ssl_verify_client", hs, .take1, ssl),
@@ -234,7 +234,7 @@ extension DirectiveTable {
         .init(module: "http_ssl", "ssl_client_certificate", hs, .take1, ssl),
         .init(module: "http_ssl", "ssl_trusted_certificate", hs, .take1, ssl),
         .init(module: "http_ssl", "ssl_prefer_server_ciphers", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_session_cache", hs, .take12, ssl),
+        .init(module: "http_ssl", "ssl_session_cache", hs, .take12, ssl, repeatable: true),
         .init(module: "http_ssl", "ssl_session_tickets", hs, .flag, ssl, value: .flag),
         .init(module: "http_ssl", "ssl_session_ticket_key", hs, .take1, ssl, repeatable: true),
         .init(module: "http_ssl", "ssl_session_timeout", hs, .take1, ssl, value: .seconds),
@@ -266,14 +266,14 @@ extension DirectiveTable {
         var rows: [DirectiveSpec] = []
         for gateway in gateways {
             for (suffix, arity, repeatable) in common {
-                if gateway == "grpc" && ["param", "cache", "cache_valid", "cache_key", "temp_path", "buffering", "pass_request_headers", "pass_request_body"].contains(suffix) { continue }
+                if gateway == "grpc" && ["buffers", "param", "cache", "cache_valid", "cache_key", "temp_path", "buffering", "pass_request_headers", "pass_request_body"].contains(suffix) { continue }
                 let contexts: DirectiveContexts = suffix == "pass" ? [.location, .locationIf] : hsl
                 rows.append(.init(module: "http_\(gateway)", "\(gateway)_\(suffix)", contexts, arity, .unsupported, repeatable: repeatable))
             }
         }
         rows += [
             .init(module: "http_fastcgi", "fastcgi_index", hsl, .take1, .unsupported),
-            .init(module: "http_fastcgi", "fastcgi_split_path_info", loc, .take1, .unsupported),
+            .init(module: "http_fastcgi", "fastcgi_split_path_info", hsl, .take1, .unsupported, repeatable: true),
             .init(module: "http_fastcgi", "fastcgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
             .init(module: "http_uwsgi", "uwsgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
             .init(module: "http_scgi", "scgi_cache_path", httpOnly, .twoOrMore, .unsupported, repeatable: true),
