@@ -400,13 +400,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
                 }
             }
         case .content(let handler, let location):
-            if case .length(let n) = inFlight.request.head.framing, n > location.clientMaxBodySize {
-                front.logger.error("client intended to send too large body: \(n) bytes, client: \(remoteAddress)")
-                var response = engine.errorResponse(.payloadTooLarge, &inFlight.request, location: location)
-                response.closeConnection = true
-                write(response, for: inFlight)
-                return
-            }
             let head = inFlight.request.head
             let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
             let hasBody = head.framing != .none && head.framing != .length(0)
@@ -459,6 +452,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             head.writeString("Last-Modified: \(value)\r\n")
         }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
             head.writeString("\(name): \(value)\r\n")
         }
@@ -696,6 +690,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
         head.writeString("\r\n")
         inFlight.status = code
