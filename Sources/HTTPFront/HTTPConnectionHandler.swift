@@ -219,7 +219,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GracefulShutdownEvent {
             quiescing = true
-            if current == nil { close() }
+            // Idle: close once what is already queued has been written.
+            if current == nil { closeAfterWrites() }
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
@@ -539,9 +540,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if !inFlight.keepAlive {
             log(inFlight)
             current = nil
-            closing = true
-            flushIfNeeded()
-            context?.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: nil)
             closeAfterWrites()
             return
         }
@@ -550,7 +548,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         log(inFlight)
         current = nil
         if quiescing {
-            flushIfNeeded()
             closeAfterWrites()
             return
         }
@@ -566,8 +563,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func closeAfterWrites() {
-        guard let context else { return }
+        guard let context, !closing else { return }
         closing = true
+        needsFlush = false
         timer?.cancel()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)

@@ -21,17 +21,19 @@ enum StackRunner {
         do {
             server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration), logger: logger)
         } catch {
-            logger.critical("\(error)")
+            if errorLogFile != nil { logger.critical("\(error)") }
             Console.error("gantry: [emerg] \(error)")
+            errorLogFile?.close()
             throw ExitCode(1)
         }
         do {
             try server.start()
         } catch {
             let message = "bind() failed: \(error)"
-            logger.critical("\(message)")
+            if errorLogFile != nil { logger.critical("\(message)") }
             Console.error("gantry: [emerg] \(message)")
             server.shutdownGracefully(timeout: .zero)
+            errorLogFile?.close()
             throw ExitCode(1)
         }
         waitForStopSignal()
