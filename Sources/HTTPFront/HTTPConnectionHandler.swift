@@ -391,8 +391,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             let key = RequestEngine.GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: level)
             front.threadPool.runIfActive(eventLoop: loop) { Gzip.compress(file: file, level: level) }.hop(to: loop).assumeIsolated().whenComplete { [self] (result: Result<ByteBuffer?, any Error>) in
                 if case .success(let compressed?) = result {
-                    if engine.gzipCache.count > 256 { engine.gzipCache.removeAll() }
-                    engine.gzipCache[key] = compressed
+                    engine.storeCompressed(compressed, for: key)
                     runEngine(inFlight)
                 } else {
                     var response = FrontResponse.builtinPage(.internalServerError, serverTokens: true, allocator: context?.channel.allocator ?? ByteBufferAllocator())

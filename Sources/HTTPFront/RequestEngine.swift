@@ -43,7 +43,19 @@ enum EngineStep {
 /// cache returns `.probe` and the caller probes it on the thread pool.
 final class RequestEngine {
     let cache = OpenFileCache()
-    var gzipCache: [GzipKey: ByteBuffer] = [:]
+    private(set) var gzipCache: [GzipKey: ByteBuffer] = [:]
+    private var gzipCacheBytes = 0
+    /// Compressed bodies kept per event loop; past this the cache starts over.
+    static let gzipCacheLimit = 32 * 1024 * 1024
+
+    func storeCompressed(_ body: ByteBuffer, for key: GzipKey) {
+        if gzipCacheBytes + body.readableBytes > Self.gzipCacheLimit {
+            gzipCache.removeAll()
+            gzipCacheBytes = 0
+        }
+        gzipCache[key] = body
+        gzipCacheBytes += body.readableBytes
+    }
     let allocator = ByteBufferAllocator()
 
     struct GzipKey: Hashable {
