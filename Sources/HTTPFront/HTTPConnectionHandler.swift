@@ -635,6 +635,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void) {
         guard let inFlight = current else { return }
         inFlight.bodyConsumer = onPart
+        let head = inFlight.request.head
+        if !inFlight.bodyDone, head.version.minor >= 1, !inFlight.headSent,
+           head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
+            // The client waits for this before sending the body (nginx sends it when the body is first read).
+            var interim = context.channel.allocator.buffer(capacity: 25)
+            interim.writeString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(interim)), promise: nil)
+        }
         let pending = inFlight.pendingBody
         inFlight.pendingBody = []
         for bytes in pending { onPart(.bytes(bytes)) }
@@ -727,13 +735,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         needsFlush = true
         inFlight.exchange = nil
-        if !inFlight.bodyDone {
+        let bodyPending = !inFlight.bodyDone
+        if bodyPending {
             // The module did not read the whole body: discard the rest, as nginx does.
             inFlight.bodyConsumer = nil
             bodyPaused = false
         }
         responseFinished(inFlight)
         flushIfNeeded()
+        if bodyPending && !processing { processBuffer() }
     }
 
     func exchangeSendError(_ status: HTTPResponseStatus) {

@@ -106,6 +106,14 @@ private struct EchoHandler: ContentHandler {
         }
     }
 
+    @Test func expectContinueIsAnswered() throws {
+        try withServer { path in
+            let response = try exchange(path: path, "POST /echo/x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+            #expect(response.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
+            #expect(response.hasSuffix("2\r\nhi\r\n0\r\n\r\n"))
+        }
+    }
+
     @Test func sendErrorUsesErrorPage() throws {
         try withServer { path in
             let response = try exchange(path: path, "GET /echo/fail HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
