@@ -106,3 +106,12 @@ def test_sigterm_finishes_in_flight_response(start_gantry, tmp_path):
     assert len(body) == 16 * 1024 * 1024
     assert refused
     assert process.proc.wait(timeout=15) == 0
+
+
+def test_unix_socket_is_removed_on_exit(start_gantry, tmp_path):
+    site, sock = build_site(tmp_path), str(tmp_path / "front.sock")
+    config = f"events {{}}\nhttp {{ access_log off; server {{ listen unix:{sock}; root {site}/root; }} }}\n"
+    process = start_gantry(config, [sock])
+    assert request(sock, "GET", "/hello.txt")[2] == b"hello world\n"
+    assert process.stop() == 0
+    assert not (tmp_path / "front.sock").exists()
