@@ -37,6 +37,7 @@ let package = Package(
         .target(name: "ReverseProxy", dependencies: [
             "NginxConfig", "Balancer", "HTTPFront",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -58,7 +59,12 @@ let package = Package(
         .testTarget(name: "BalancerTests", dependencies: ["Balancer"]),
         .testTarget(name: "WSGITests", dependencies: ["WSGI", "CPython"]),
         .testTarget(name: "HTTPFrontTests", dependencies: ["HTTPFront", "NginxConfig"]),
-        .testTarget(name: "ReverseProxyTests", dependencies: ["ReverseProxy", "Balancer"]),
+        .testTarget(name: "ReverseProxyTests", dependencies: [
+            "ReverseProxy", "Balancer", "HTTPFront", "NginxConfig",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
     ],
     swiftLanguageModes: [.v6]

@@ -20,17 +20,24 @@ public enum WorkerExitCode: Int32, Sendable, CaseIterable {
     case bindFailure = 14
     /// A request ran past `--timeout`: the worker answered it 504 and exited, since its thread is stuck in Python.
     case requestTimeout = 15
+    /// The command line was refused (swift-argument-parser's `EX_USAGE`): a supervisor passed a flag the worker does not know.
+    case usage = 64
 
     /// Codes that mean "restarting will not help": the supervisor stops and reports instead.
     public var isPermanent: Bool {
         switch self {
-        case .noSharedLibpython, .importError, .callableNotFound, .notCallable, .bindFailure: true
+        case .noSharedLibpython, .importError, .callableNotFound, .notCallable, .bindFailure, .usage: true
         default: false
         }
     }
 }
 
 /// Lines a worker writes to its `--control-fd` (one message per line, ASCII).
+///
+/// The control fd is one end of a Unix stream socketpair. End-of-file when the
+/// worker reads it (or `POLLHUP`) means the master is gone: the worker should
+/// stop gracefully rather than linger as an orphan. Workers run in their own
+/// process group, so terminal and group-wide signals reach only the master.
 public enum WorkerControlMessage: String, Sendable, CaseIterable {
     /// The app is imported and every bind is listening.
     case ready

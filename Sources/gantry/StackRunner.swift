@@ -4,13 +4,16 @@ import Foundation
 import HTTPFront
 import Logging
 import NginxConfig
+import ReverseProxy
 
 /// Runs the configured stack (front, proxy, app pools) until told to stop.
 /// Owned by the front; the app pools join it with the stack issue.
 enum StackRunner {
     /// Content modules offered every location (the reverse proxy registers here).
-    static func contentModules(for configuration: Configuration) -> [any ContentModule] {
-        []
+    static func contentModules(for configuration: Configuration, logger: Logger) throws(ConfigError) -> [any ContentModule] {
+        let proxy = try ReverseProxyModule(configuration: configuration, logger: logger)
+        proxy.startHealthChecks()
+        return [proxy]
     }
 
     /// Starts the front and blocks until SIGTERM, SIGINT or SIGQUIT, then stops
@@ -19,7 +22,7 @@ enum StackRunner {
         let logger = makeErrorLogger(configuration)
         let server: HTTPFrontServer
         do {
-            server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration), logger: logger)
+            server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration, logger: logger), logger: logger)
         } catch {
             if errorLogFile != nil { logger.critical("\(error)") }
             Console.error("gantry: [emerg] \(error)")

@@ -1,0 +1,1 @@
+"""The pieces of Benchmarks/run: setup, servers, load, scenarios, report, chart, docs."""

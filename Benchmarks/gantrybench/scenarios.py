@@ -1,0 +1,345 @@
+"""The scenarios: which servers, which load, which targets — and how each kind is measured."""
+
+from __future__ import annotations
+
+import shlex
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import idle, load, procs, servers
+from .servers import Env, ServerSpec
+
+
+@dataclass
+class Target:
+    """Gantry's figure ÷ the peer's must satisfy `op value` (rps higher is better, p99 lower)."""
+    peer: str
+    metric: str          # "rps" | "p99_ms" | "rss_mib"
+    op: str | None       # ">=" | "<=" | None (reported, no target)
+    value: float | None = None
+    gantry: str = "gantry"  # which Gantry row (a scenario may hold two)
+
+
+@dataclass
+class Timing:
+    warmup: float
+    seconds: float
+    repeats: int
+    threads: int
+    curve_levels: list[int]
+    curve_warmup: float
+    curve_seconds: float
+    reload_seconds: float
+    reload_at: list[float]
+    idle_connections: int
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    kind: str                                   # load | curve | reload | idle
+    make_servers: Callable[[Env, Path | None], list[ServerSpec]]
+    paths: list[str]
+    connections: int = 32
+    targets: list[Target] = field(default_factory=list)
+    needs_upstream: bool = False
+
+
+@dataclass
+class Row:
+    """One server in one scenario: the line of the table."""
+    scenario: str
+    server: str
+    is_gantry: bool
+    status: str = "ok"          # ok | failed
+    reason: str = ""
+    rps: float | None = None
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    errors: int | None = None
+    requests: int | None = None
+    rss_mib: float | None = None
+    pss_mib: float | None = None
+    processes: int | None = None
+    note: str = ""
+    commands: list[str] = field(default_factory=list)
+    runs: list[dict] = field(default_factory=list)
+    curve: list[dict] = field(default_factory=list)
+    idle: dict = field(default_factory=dict)
+
+    def fail(self, reason: str) -> "Row":
+        self.status, self.reason = "failed", reason
+        return self
+
+
+def _small(env, _):
+    return servers.static_servers(env, [servers.Probe(f"/{servers.SMALL_FILE}", length=servers.SMALL_SIZE)])
+
+
+def _large(env, _):
+    return servers.static_servers(env, [servers.Probe(f"/{servers.LARGE_FILE}", length=servers.LARGE_SIZE)])
+
+
+def _relabel_gantry(specs: list[ServerSpec], label: str) -> list[ServerSpec]:
+    for spec in specs:
+        if spec.is_gantry:
+            spec.label = label
+    return specs
+
+
+RPS_08_P99_15 = lambda peer: [Target(peer, "rps", ">=", 0.8), Target(peer, "p99_ms", "<=", 1.5)]
+
+SCENARIOS: list[Scenario] = [
+    Scenario("static-1k", "Static file, 1 KiB, keep-alive, 32 connections", "load", _small,
+             [f"/{servers.SMALL_FILE}"], targets=RPS_08_P99_15("nginx")),
+    Scenario("static-1m", "Static file, 1 MiB (throughput), keep-alive, 32 connections", "load", _large,
+             [f"/{servers.LARGE_FILE}"], targets=[Target("nginx", "rps", ">=", 1.0), Target("nginx", "p99_ms", "<=", 1.5)]),
+    Scenario("proxy", "Reverse proxy to a Unix-socket upstream (seed block, new upstream connection per request)",
+             "load", lambda env, sock: servers.proxy_servers(env, "proxy.conf", sock), ["/"],
+             targets=RPS_08_P99_15("nginx"), needs_upstream=True),
+    Scenario("proxy-keepalive", "Reverse proxy to the same upstream, `upstream` with `keepalive 32`",
+             "load", lambda env, sock: servers.proxy_servers(env, "proxy-keepalive.conf", sock), ["/"],
+             targets=RPS_08_P99_15("nginx"), needs_upstream=True),
+    Scenario("wsgi-hello", "WSGI hello world, app server alone, 2 workers", "load",
+             lambda env, _: servers.wsgi_servers(env, "hello:app", servers.HELLO), ["/"],
+             targets=[Target("gunicorn", "rps", ">=", 5.0), Target("granian", "rps", ">=", 0.8)]),
+    Scenario("wsgi-flask", "Flask hello world, app server alone, 2 workers", "load",
+             lambda env, _: servers.wsgi_servers(env, "flaskapp:app", servers.HELLO), ["/"],
+             targets=[Target("gunicorn", "rps", None), Target("granian", "rps", None)]),
+    Scenario("stack", "Whole stack: static 1 KiB + proxied WSGI hello world (alternating), 2 app workers",
+             "load", lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"],
+             targets=[Target("nginx→granian", "rps", ">=", 1.0), Target("nginx→gunicorn", "rps", ">=", 3.0)]),
+    Scenario("reload", "Whole stack under load, reloaded (SIGHUP) during the run: errors must be 0", "reload",
+             lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"],
+             targets=[Target("nginx→granian", "rps", None), Target("nginx→gunicorn", "rps", None)]),
+    Scenario("curve-static", "Concurrency curve, static 1 KiB", "curve", _small, [f"/{servers.SMALL_FILE}"]),
+    Scenario("curve-stack", "Concurrency curve, whole stack (static + app, alternating)", "curve",
+             lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"]),
+    Scenario("idle", "Idle keep-alive connections (one request each, then idle): memory of each server's process tree",
+             "idle", lambda env, _: _small(env, None) + _relabel_gantry(servers.stack_servers(env), "gantry stack"),
+             [f"/{servers.SMALL_FILE}"],
+             targets=[Target("nginx", "rss_mib", None), Target("nginx→gunicorn", "rss_mib", None, gantry="gantry stack"),
+                      Target("nginx→granian", "rss_mib", None, gantry="gantry stack")]),
+]
+
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+def _mib(kib: int) -> float:
+    return round(kib / 1024, 1)
+
+
+def _check_alive(server: servers.RunningServer) -> None:
+    dead = server.dead_reason()
+    if dead:
+        raise procs.StartFailure(dead)
+
+
+def _error_rate_problem(errors: int, requests: int) -> str:
+    if requests == 0:
+        return "no request completed"
+    if errors > 0.01 * (requests + errors):
+        return f"{errors} errors under load ({100 * errors / (requests + errors):.1f}%)"
+    return ""
+
+
+def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
+                 script: Path) -> None:
+    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
+    load.run_wrk(env.wrk, url, script, scenario.connections, timing.warmup, timing.threads, log)
+    _check_alive(server)
+    server.sampler.reset()
+    results = []
+    for _ in range(timing.repeats):
+        result = load.run_wrk(env.wrk, url, script, scenario.connections, timing.seconds, timing.threads, log)
+        results.append(result)
+        _check_alive(server)
+    server.sampler.sample()
+    row.runs = [r.as_dict() for r in results]
+    row.rps = round(statistics.median(r.rps for r in results), 1)
+    row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
+    row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
+    row.errors = sum(r.errors for r in results)
+    row.requests = sum(r.requests for r in results)
+    if scenario.name == "static-1m":
+        row.note = f"{statistics.median(r.bytes / r.seconds for r in results) / 2**30:.2f} GiB/s"
+    problem = _error_rate_problem(row.errors, row.requests)
+    if problem:
+        row.fail(problem)
+
+
+def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
+                  script: Path) -> None:
+    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
+    server.sampler.reset()
+    for level in timing.curve_levels:
+        point = {"connections": level}
+        try:
+            _check_alive(server)
+            load.run_wrk(env.wrk, url, script, level, timing.curve_warmup, timing.threads, log)
+            result = load.run_wrk(env.wrk, url, script, level, timing.curve_seconds, timing.threads, log)
+            point.update(rps=round(result.rps, 1), p50_ms=round(result.p50_ms, 3), p99_ms=round(result.p99_ms, 3),
+                         errors=result.errors, requests=result.requests, status="ok")
+            problem = _error_rate_problem(result.errors, result.requests)
+            if problem:
+                point.update(status="failed", reason=problem)
+        except (procs.StartFailure, load.LoadFailure) as error:
+            point.update(status="failed", reason=str(error))
+        row.curve.append(point)
+    server.sampler.sample()
+    ok = [p for p in row.curve if p["status"] == "ok"]
+    if not ok:
+        row.fail(row.curve[0].get("reason", "no level completed") if row.curve else "no level")
+    else:
+        best = max(ok, key=lambda p: p["rps"])
+        row.rps, row.p99_ms = best["rps"], best["p99_ms"]
+        row.errors = sum(p.get("errors", 0) for p in row.curve)
+        row.note = f"peak at {best['connections']} connections"
+        failed = [str(p["connections"]) for p in row.curve if p["status"] != "ok"]
+        if failed:
+            row.fail(f"failed at {', '.join(failed)} connections: "
+                     + next(p["reason"] for p in row.curve if p["status"] != "ok"))
+
+
+def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
+                   script: Path) -> None:
+    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
+    load.run_wrk(env.wrk, url, script, scenario.connections, min(timing.warmup, 1), timing.threads, log)
+    server.sampler.reset()
+    outcome: dict = {}
+
+    def loader() -> None:
+        try:
+            outcome["result"] = load.run_wrk(env.wrk, url, script, scenario.connections, timing.reload_seconds,
+                                             timing.threads, log)
+        except load.LoadFailure as error:
+            outcome["error"] = str(error)
+
+    thread = threading.Thread(target=loader)
+    started = time.monotonic()
+    thread.start()
+    for at in timing.reload_at:
+        time.sleep(max(0.0, started + at - time.monotonic()))
+        server.reload()
+    thread.join()
+    if "error" in outcome:
+        row.fail(outcome["error"])
+        return
+    result: load.LoadResult = outcome["result"]
+    row.runs = [result.as_dict()]
+    row.rps, row.p50_ms, row.p99_ms = round(result.rps, 1), round(result.p50_ms, 3), round(result.p99_ms, 3)
+    row.errors, row.requests = result.errors, result.requests
+    row.note = f"{len(timing.reload_at)} reloads (HUP at {', '.join(f'{t:g}' for t in timing.reload_at)} s)"
+    dead = server.dead_reason()
+    problem = dead or servers.probe_all(server.spec.port, server.spec.probes)
+    if problem:
+        row.fail(f"after the reloads: {problem}")
+    else:
+        problem = _error_rate_problem(result.errors, result.requests)
+        if problem:
+            row.fail(problem)
+    if result.errors:
+        row.note += f"; {result.errors} failed requests"
+
+
+def measure_idle(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
+                 script: Path) -> None:
+    time.sleep(0.5)
+    baseline_rss, baseline_pss, _ = server.sampler.sample()
+    server.sampler.reset()
+    count = timing.idle_connections
+    path = server.spec.probes[-1].path  # a static file: the front holds the connection
+
+    def while_idle() -> None:
+        for _ in range(8):
+            server.sampler.sample()
+            time.sleep(0.25)
+
+    result = idle.hold_idle_connections(server.spec.port, path, count, while_idle)
+    row.rss_mib, row.pss_mib = _mib(server.sampler.peak_rss_kib), _mib(server.sampler.peak_pss_kib)
+    per_conn = (server.sampler.peak_rss_kib - baseline_rss) / max(1, result.opened)
+    row.idle = {"connections": count, "opened": result.opened, "still_open": result.still_open,
+                "failed": result.failed, "first_error": result.first_error,
+                "baseline_rss_mib": _mib(baseline_rss), "baseline_pss_mib": _mib(baseline_pss),
+                "rss_per_connection_kib": round(per_conn, 2)}
+    row.note = (f"{result.still_open}/{count} idle open; baseline {_mib(baseline_rss)} MiB, "
+                f"+{per_conn:.1f} KiB/conn")
+    _check_alive(server)
+    if result.opened < 0.99 * count:
+        row.fail(f"only {result.opened} of {count} connections answered ({result.first_error})")
+    elif result.still_open < 0.99 * count:
+        row.fail(f"server closed {count - result.still_open} of {count} idle connections")
+
+
+def _generic(env: Env, text: str) -> str:
+    """Scratch and repository paths made generic, as the docs show them."""
+    return (text.replace(str(env.work), "$WORK").replace(str(env.bench_dir.parent) + "/", "")
+            .replace(str(env.bench_dir.parent), "."))
+
+
+def _shown(env: Env, argv: list[str]) -> str:
+    return _generic(env, shlex.join(argv))
+
+
+MEASURE = {"load": measure_load, "curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
+
+
+def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],
+                 only: set[str] | None, rows: list[Row]) -> None:
+    """Run every server of a scenario in turn, appending to `rows`; a failure becomes a failed
+    row, never a gap (an interruption too: the row in progress says so)."""
+    upstream_processes: list[procs.Process] = []
+    upstream_sock = None
+    try:
+        if scenario.needs_upstream:
+            step, upstream_sock = servers.upstream_fixture(env)
+            try:
+                upstream_processes = servers.start_steps(env, [step], f"{scenario.name}-upstream")
+            except procs.StartFailure as error:
+                specs = scenario.make_servers(env, upstream_sock)
+                rows += [Row(scenario.name, s.label, s.is_gantry).fail(f"upstream fixture: {error}") for s in specs]
+                return
+        specs = scenario.make_servers(env, upstream_sock)
+        script = load.write_script(env.work, scenario.paths)
+        for spec in specs:
+            if only and not only & set(spec.label.replace("→", " ").split()):
+                continue
+            row = Row(scenario.name, spec.label, spec.is_gantry, commands=[_shown(env, s.argv) for s in spec.steps])
+            rows.append(row)
+            say(f"  {scenario.name}: {spec.label} …")
+            server = None
+            try:
+                server = servers.start_server(env, spec, scenario.name)
+                MEASURE[scenario.kind](env, scenario, server, row, timing, script)
+            except (procs.StartFailure, load.LoadFailure) as error:
+                row.fail(str(error))
+            except Exception as error:  # a fault of the benchmark itself: still a row, with the reason
+                row.fail(f"benchmark error: {type(error).__name__}: {error}")
+            except KeyboardInterrupt:
+                row.fail("interrupted")
+                raise
+            finally:
+                if server is not None:
+                    server.sampler.sample()
+                    if row.rss_mib is None:
+                        row.rss_mib = _mib(server.sampler.peak_rss_kib)
+                        row.pss_mib = _mib(server.sampler.peak_pss_kib)
+                    row.processes = server.sampler.peak_processes
+                    server.stop()
+            row.reason = _generic(env, row.reason)
+            say(f"  {scenario.name}: {spec.label}: " + (f"FAILED — {row.reason}" if row.status == "failed"
+                                                        else f"{row.rps or 0:,.0f} req/s" if row.rps is not None
+                                                        else row.note))
+    finally:
+        for process in upstream_processes:
+            process.stop()

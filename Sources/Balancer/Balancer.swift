@@ -1,2 +1,0 @@
-// Balancer module: see docs/architecture.md.
-enum BalancerModule {}

@@ -1,2 +1,0 @@
-// CPython module: see docs/architecture.md.
-enum CPythonModule {}

@@ -1,0 +1,28 @@
+import HTTPFront
+import NIOCore
+import NIOHTTP1
+
+/// The client side of one proxied exchange, as the proxy needs it.
+///
+/// The front's `HTTPExchange` is the real one; keeping the proxy on this small
+/// protocol lets tests drive it without the front's server.
+public protocol ProxyClient: AnyObject {
+    var head: HTTPRequestHead { get }
+    var variables: RequestVariables { get }
+    var eventLoop: any EventLoop { get }
+    var requestBodyLength: Int? { get }
+    var hasRequestBody: Bool { get }
+    var isWritable: Bool { get }
+    var onWritabilityChanged: ((Bool) -> Void)? { get set }
+    var onClientClose: (() -> Void)? { get set }
+    func readBody(_ onPart: @escaping (RequestBodyPart) -> Void)
+    func pauseBody()
+    func resumeBody()
+    func sendHead(_ head: HTTPResponseHead)
+    @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
+    func sendEnd()
+    func sendError(_ status: HTTPResponseStatus)
+    func abort()
+}
+
+extension HTTPExchange: ProxyClient {}

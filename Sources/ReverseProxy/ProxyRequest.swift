@@ -1,0 +1,453 @@
+import Balancer
+import HTTPFront
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// What became of one upstream try, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time`.
+public struct UpstreamTry: Sendable, Equatable {
+    public var address: String
+    public var status: Int?
+    public var responseTime: Double
+}
+
+/// One request on its way through the proxy: pick a peer, connect (or reuse), stream the
+/// request up and the response down with backpressure both ways, retry per
+/// `proxy_next_upstream` while nothing has reached the client.
+///
+/// Lives on the client connection's event loop; every upstream connection it uses is on that loop too.
+final class ProxyRequest: UpstreamResponseDelegate {
+    enum BodyState { case none, notStarted, streaming, done }
+
+    let client: any ProxyClient
+    let settings: ProxySettings
+    let group: UpstreamGroup
+    let upstreamURI: String
+    let proxyVariables: ProxyVariables
+    let logger: Logger
+    let loop: any EventLoop
+    var attempt: PeerAttempt
+    var holdingPeer = false
+    var connection: UpstreamConnection?
+    var connectionReused = false
+    var bodyState: BodyState
+    var bodyBytes: Int64 = 0
+    var bodySent = false
+    var responseHeadSent = false
+    var upstreamKeepAlive = false
+    var finished = false
+    var readTimer: Scheduled<Void>?
+    var sendTimer: Scheduled<Void>?
+    var queueTimer: Scheduled<Void>?
+    var queueTicket: Int?
+    let startedAt = NIODeadline.now()
+    var tryStartedAt = NIODeadline.now()
+    var tries: [UpstreamTry] = []
+    let requestHeaders: HTTPHeaders
+    let requestVersion: HTTPVersion
+    let closesUpstream: Bool
+    /// Called once when the exchange is over, with the upstream tries (for logs and tests).
+    var onFinish: (([UpstreamTry]) -> Void)?
+
+    init(client: any ProxyClient, settings: ProxySettings, group: UpstreamGroup, upstreamURI: String,
+         proxyVariables: ProxyVariables, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.group = group
+        self.upstreamURI = upstreamURI
+        self.proxyVariables = proxyVariables
+        self.logger = logger
+        self.loop = client.eventLoop
+        let variables = client.variables
+        var hashKey = ""
+        if let template = group.hashKey { hashKey = template.render(variables) }
+        attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: variables.remoteAddress),
+                                     hashKey: hashKey, maxTries: settings.nextUpstreamTries)
+        let sendsBody = client.hasRequestBody && settings.passRequestBody
+        bodyState = client.hasRequestBody ? .notStarted : .none
+        let framing: HeaderRules.BodyFraming
+        if !sendsBody {
+            framing = .none
+        } else if let length = client.requestBodyLength {
+            framing = .length(length)
+        } else {
+            framing = .chunked
+        }
+        let setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
+        requestHeaders = HeaderRules.upstreamRequestHeaders(setHeaders: setHeaders, client: client.head.headers,
+                                                            passClientHeaders: settings.passRequestHeaders, framing: framing)
+        // A chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
+        // (nginx would buffer it whole to count it; gantry streams it).
+        requestVersion = framing == .chunked ? .http1_1 : settings.httpVersion
+        closesUpstream = requestHeaders["connection"].contains { $0.lowercased().contains("close") }
+            || requestVersion == .http1_0 && !requestHeaders["connection"].contains { $0.lowercased().contains("keep-alive") }
+    }
+
+    // MARK: Start and peer selection
+
+    func start() {
+        if settings.clientMaxBodySize > 0, let length = client.requestBodyLength, Int64(length) > settings.clientMaxBodySize {
+            logger.error("client intended to send too large body: \(length) bytes")
+            finish(status: .payloadTooLarge)
+            return
+        }
+        client.onClientClose = { [self] in clientClosed() }
+        client.onWritabilityChanged = { [self] writable in if writable { readMore() } }
+        if client.hasRequestBody, !settings.passRequestBody {
+            // Not sent upstream, but still read so the client connection stays in step.
+            bodyState = .done
+            client.readBody { _ in }
+        }
+        nextPeer(first: true)
+    }
+
+    func nextPeer(first: Bool) {
+        guard !finished else { return }
+        if let peer = group.pick(&attempt) {
+            holdingPeer = true
+            connect(peer: peer)
+            return
+        }
+        if first, group.shouldQueue(), wait() { return }
+        logger.error("no live upstreams while connecting to upstream \"\(group.name)\"")
+        finish(status: .badGateway)
+    }
+
+    /// `queue N timeout=T`: waits for a peer below `max_conns`; false when the queue is full.
+    func wait() -> Bool {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let loop = self.loop
+        guard let ticket = group.enqueue(wake: { loop.execute { bound.value.dequeued() } }) else {
+            logger.error("upstream queue is full while connecting to upstream \"\(group.name)\"")
+            return false
+        }
+        queueTicket = ticket
+        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(group.queueTimeout)) { [self] in
+            guard let ticket = queueTicket, group.cancelWaiter(ticket) else { return }
+            queueTicket = nil
+            logger.error("upstream queue timed out while connecting to upstream \"\(group.name)\"")
+            finish(status: .badGateway)
+        }
+        return true
+    }
+
+    func dequeued() {
+        queueTicket = nil
+        queueTimer?.cancel()
+        queueTimer = nil
+        guard !finished else { return }
+        if let peer = group.pick(&attempt) {
+            holdingPeer = true
+            connect(peer: peer)
+        } else if !wait() {
+            finish(status: .badGateway)
+        }
+    }
+
+    // MARK: Connecting
+
+    func connect(peer: Int) {
+        tryStartedAt = .now()
+        tries.append(UpstreamTry(address: group.addresses[peer].description, status: nil, responseTime: 0))
+        if let pooled = group.pool.take(peer: peer, on: loop) {
+            connectionReused = true
+            attach(pooled)
+            return
+        }
+        openConnection(peer: peer)
+    }
+
+    func openConnection(peer: Int) {
+        connectionReused = false
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.milliseconds(settings.connectTimeout))
+            .channelOption(.autoRead, value: false)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+        let future: EventLoopFuture<any Channel>
+        switch group.addresses[peer] {
+        case .unix(let path):
+            future = bootstrap.connect(unixDomainSocketPath: path)
+        case .tcp(let host, let port):
+            if let address = try? SocketAddress(ipAddress: host, port: port) {
+                future = bootstrap.connect(to: address)
+            } else {
+                future = bootstrap.connect(host: host, port: port)
+            }
+        }
+        future.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                guard !finished else { channel.close(promise: nil); return }
+                do {
+                    let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
+                    attach(UpstreamConnection(channel: channel, handler: handler, peerIndex: peer))
+                } catch {
+                    channel.close(promise: nil)
+                    upstreamFailed(.error, message: "\(error)")
+                }
+            case .failure(let error):
+                guard !finished else { return }
+                let timedOut: Bool
+                if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
+                upstreamFailed(timedOut ? .timeout : .error,
+                               message: timedOut ? "upstream timed out (110: Connection timed out) while connecting to upstream"
+                                                 : "connect() failed (\(error)) while connecting to upstream")
+            }
+        }
+    }
+
+    /// Sends the request on a connected (or reused) connection.
+    func attach(_ connection: UpstreamConnection) {
+        self.connection = connection
+        connection.handler.delegate = self
+        connection.requestsServed += 1
+        let head = HTTPRequestHead(version: requestVersion, method: client.head.method, uri: upstreamURI,
+                                   headers: requestHeaders)
+        let channel = connection.channel
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        switch bodyState {
+        case .none, .done:
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            armReadTimer()
+        case .notStarted:
+            channel.flush()
+            bodyState = .streaming
+            bodySent = true
+            client.readBody { [self] part in requestBodyPart(part) }
+        case .streaming:
+            // Cannot happen: a request whose body started streaming is never retried.
+            upstreamFailed(.error, message: "request body already sent")
+            return
+        }
+        channel.read()
+    }
+
+    // MARK: Request body (client → upstream)
+
+    func requestBodyPart(_ part: RequestBodyPart) {
+        guard !finished, let channel = connection?.channel else { return }
+        switch part {
+        case .bytes(let buffer):
+            bodyBytes += Int64(buffer.readableBytes)
+            if settings.clientMaxBodySize > 0, bodyBytes > settings.clientMaxBodySize {
+                logger.error("client intended to send too large chunked body: \(bodyBytes) bytes")
+                dropConnection()
+                releasePeer(failed: false)
+                finish(status: .payloadTooLarge)
+                return
+            }
+            channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            if !channel.isWritable {
+                client.pauseBody()
+                armSendTimer()
+            }
+        case .end:
+            bodyState = .done
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            armReadTimer()
+        case .failed:
+            clientClosed()
+        }
+    }
+
+    func upstreamWritabilityChanged(_ writable: Bool) {
+        guard !finished else { return }
+        if writable {
+            sendTimer?.cancel()
+            sendTimer = nil
+            if bodyState == .streaming { client.resumeBody() }
+        }
+    }
+
+    // MARK: Response (upstream → client)
+
+    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+        guard !finished else { return }
+        armReadTimer()
+        let status = Int(head.status.code)
+        if status < 200 { return }  // 100 Continue and friends: nginx skips them.
+        tries[tries.count - 1].status = status
+        tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
+        if let condition = NextUpstreamPolicy.condition(forStatus: status), canRetry(condition) {
+            logger.info("upstream \"\(group.name)\" answered \(status), trying the next server")
+            dropConnection()
+            releasePeer(failed: NextUpstreamPolicy.countsAsFailure(condition))
+            nextPeer(first: false)
+            return
+        }
+        upstreamKeepAlive = head.isKeepAlive && !closesUpstream
+        let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
+                                                        hidden: settings.hiddenResponseHeaders, redirects: settings.redirects)
+        responseHeadSent = true
+        client.sendHead(HTTPResponseHead(version: client.head.version, status: head.status, headers: headers))
+    }
+
+    func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
+        guard !finished, responseHeadSent else { return }
+        armReadTimer()
+        client.sendBody(.byteBuffer(buffer))
+    }
+
+    func upstreamDidReceiveEnd() {
+        guard !finished, responseHeadSent else { return }
+        if let index = tries.indices.last { tries[index].responseTime = elapsed(since: tryStartedAt) }
+        cancelTimers()
+        markFinished()
+        let connection = self.connection
+        self.connection = nil
+        releasePeer(failed: false)
+        if let connection {
+            connection.handler.delegate = nil
+            if upstreamKeepAlive, bodyState != .streaming, bodyState != .notStarted {
+                group.pool.put(connection, on: loop)
+            } else {
+                connection.channel.close(promise: nil)
+            }
+        }
+        client.sendEnd()
+        onFinish?(tries)
+    }
+
+    func upstreamReadComplete() { readMore() }
+
+    /// Asks the upstream for more only while the client keeps up (or before the head: always).
+    func readMore() {
+        guard !finished, let channel = connection?.channel else { return }
+        if !responseHeadSent || client.isWritable { channel.read() }
+    }
+
+    func upstreamDidFail(_ error: any Error) {
+        guard !finished, connection != nil else { return }
+        let condition: NextUpstreamPolicy.Condition = error is HTTPParserError ? .invalidHeader : .error
+        let message = condition == .invalidHeader ? "upstream sent invalid header: \(error)" : "\(error) while reading response header from upstream"
+        dropConnection()
+        upstreamFailed(condition, message: message)
+    }
+
+    func upstreamDidClose() {
+        guard !finished, connection != nil else { return }
+        connection = nil
+        upstreamFailed(.error, message: "upstream prematurely closed connection while reading response header from upstream")
+    }
+
+    // MARK: Failures, retries, timeouts
+
+    func canRetry(_ condition: NextUpstreamPolicy.Condition) -> Bool {
+        // Never once the client got bytes, nor once body bytes went upstream (they cannot be replayed).
+        guard !responseHeadSent, !bodySent else { return false }
+        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue) else { return false }
+        if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
+        return attempt.triesLeft > 1
+    }
+
+    /// A try failed before the response reached the client: next server, or 502/504.
+    func upstreamFailed(_ condition: NextUpstreamPolicy.Condition, message: String) {
+        guard !finished else { return }
+        cancelTimers()
+        if responseHeadSent {
+            logger.error("\(message)")
+            dropConnection()
+            releasePeer(failed: false)
+            markFinished()
+            client.abort()
+            onFinish?(tries)
+            return
+        }
+        // A pooled connection the server closed meanwhile: open a fresh one to the same peer, as nginx does.
+        if connectionReused, !bodySent, let peer = attempt.current?.index {
+            dropConnection()
+            openConnection(peer: peer)
+            return
+        }
+        logger.error("\(message), upstream: \"\(tries.last?.address ?? group.name)\"")
+        if let index = tries.indices.last, tries[index].status == nil {
+            tries[index].status = condition == .timeout ? 504 : 502
+            tries[index].responseTime = elapsed(since: tryStartedAt)
+        }
+        let retry = canRetry(condition)
+        dropConnection()
+        releasePeer(failed: true)
+        if retry {
+            nextPeer(first: false)
+        } else {
+            finish(status: condition == .timeout ? .gatewayTimeout : .badGateway)
+        }
+    }
+
+    func armReadTimer() {
+        readTimer?.cancel()
+        readTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.readTimeout)) { [self] in
+            readTimer = nil
+            upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
+        }
+    }
+
+    func armSendTimer() {
+        guard sendTimer == nil else { return }
+        sendTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.sendTimeout)) { [self] in
+            sendTimer = nil
+            upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while sending request to upstream")
+        }
+    }
+
+    func cancelTimers() {
+        readTimer?.cancel()
+        readTimer = nil
+        sendTimer?.cancel()
+        sendTimer = nil
+    }
+
+    // MARK: Endings
+
+    func dropConnection() {
+        guard let connection else { return }
+        self.connection = nil
+        connection.handler.delegate = nil
+        connection.channel.close(promise: nil)
+    }
+
+    func releasePeer(failed: Bool) {
+        guard holdingPeer else { return }
+        holdingPeer = false
+        group.release(&attempt, failed: failed)
+    }
+
+    func clientClosed() {
+        guard !finished else { return }
+        markFinished()
+        cancelTimers()
+        queueTimer?.cancel()
+        if let ticket = queueTicket { _ = group.cancelWaiter(ticket) }
+        dropConnection()
+        releasePeer(failed: false)
+        onFinish?(tries)
+    }
+
+    func finish(status: HTTPResponseStatus) {
+        guard !finished else { return }
+        markFinished()
+        cancelTimers()
+        queueTimer?.cancel()
+        client.sendError(status)
+        onFinish?(tries)
+    }
+
+    /// The exchange is over: no more callbacks from the client side (which would also keep
+    /// this request and the exchange alive through each other).
+    func markFinished() {
+        finished = true
+        client.onClientClose = nil
+        client.onWritabilityChanged = nil
+    }
+
+    func elapsed(since start: NIODeadline) -> Double {
+        Double((NIODeadline.now() - start).nanoseconds) / 1e9
+    }
+}

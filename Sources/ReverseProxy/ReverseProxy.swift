@@ -1,3 +1,0 @@
-// ReverseProxy module: see docs/architecture.md.
-import NIOCore
-enum ReverseProxyModule {}

@@ -1,0 +1,77 @@
+import NIOCore
+import NIOHTTP1
+
+/// Receives what an upstream connection delivers while it serves one proxied request.
+/// Everything is called on the connection's event loop, which is the client's.
+protocol UpstreamResponseDelegate: AnyObject {
+    func upstreamDidReceiveHead(_ head: HTTPResponseHead)
+    func upstreamDidReceiveBody(_ buffer: ByteBuffer)
+    func upstreamDidReceiveEnd()
+    /// A read batch is over: ask for more when ready (`autoRead` is off for backpressure).
+    func upstreamReadComplete()
+    func upstreamWritabilityChanged(_ writable: Bool)
+    func upstreamDidFail(_ error: any Error)
+    func upstreamDidClose()
+}
+
+/// The last handler of an upstream connection's pipeline: hands HTTP response parts to the
+/// request currently using the connection; an idle pooled connection has no delegate.
+final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPClientResponsePart
+
+    weak var delegate: (any UpstreamResponseDelegate)?
+    /// Called when an idle (pooled) connection closes or misbehaves, so the pool drops it.
+    var onIdleClose: (() -> Void)?
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        guard let delegate else {
+            // Bytes on an idle keep-alive connection: it is not reusable.
+            context.close(promise: nil)
+            return
+        }
+        switch part {
+        case .head(let head): delegate.upstreamDidReceiveHead(head)
+        case .body(let buffer): delegate.upstreamDidReceiveBody(buffer)
+        case .end: delegate.upstreamDidReceiveEnd()
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        delegate?.upstreamReadComplete()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        delegate?.upstreamWritabilityChanged(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let delegate { delegate.upstreamDidFail(error) }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if let delegate {
+            delegate.upstreamDidClose()
+        } else {
+            onIdleClose?()
+        }
+        context.fireChannelInactive()
+    }
+}
+
+/// One connection to an upstream peer, owned by a request or idle in the pool.
+final class UpstreamConnection {
+    let channel: any Channel
+    let handler: UpstreamHandler
+    let peerIndex: Int
+    var requestsServed = 0
+    var idleTimer: Scheduled<Void>?
+
+    init(channel: any Channel, handler: UpstreamHandler, peerIndex: Int) {
+        self.channel = channel
+        self.handler = handler
+        self.peerIndex = peerIndex
+    }
+}

@@ -1,0 +1,165 @@
+import NIOCore
+
+/// What `start_response` rejects, worded for the error log.
+public enum ResponseHeadError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidStatus(String)
+    case invalidHeaderName(String)
+    case invalidHeaderValue(name: String)
+    case hopByHopHeader(String)
+    case invalidContentLength(String)
+
+    public var description: String {
+        switch self {
+        case .invalidStatus(let status): "invalid status \(status.debugDescription) (expected \"NNN Reason\")"
+        case .invalidHeaderName(let name): "invalid header name \(name.debugDescription)"
+        case .invalidHeaderValue(let name): "header \(name) has a control character in its value"
+        case .hopByHopHeader(let name): "\(name) is a hop-by-hop header, which a WSGI app must not set (PEP 3333)"
+        case .invalidContentLength(let value): "invalid Content-Length \(value.debugDescription)"
+        }
+    }
+}
+
+/// A validated response head from `start_response`: raw latin-1 bytes.
+public struct ResponseHead: Sendable, Equatable {
+    public var statusCode: Int
+    /// `200 OK` (the status line without the protocol).
+    public var status: [UInt8]
+    public var headers: [(name: [UInt8], value: [UInt8])]
+    public var contentLength: Int?
+    /// The app asked for `Connection: close`.
+    public var wantsClose = false
+    var hasDate = false
+    var hasServer = false
+
+    public static func == (lhs: ResponseHead, rhs: ResponseHead) -> Bool {
+        lhs.status == rhs.status && lhs.contentLength == rhs.contentLength && lhs.wantsClose == rhs.wantsClose
+            && lhs.headers.count == rhs.headers.count
+            && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    }
+
+    public init(status: [UInt8]) throws(ResponseHeadError) {
+        self.status = status
+        self.statusCode = try Self.validateStatus(status)
+        self.headers = []
+    }
+
+    /// `NNN` or `NNN Reason`, no control characters.
+    static func validateStatus(_ status: [UInt8]) throws(ResponseHeadError) -> Int {
+        let text = String(decoding: status, as: UTF8.self)
+        guard status.count >= 3, status[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), status[0] != 0x30,
+              status.count == 3 || status[3] == 0x20,
+              !status.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw .invalidStatus(text)
+        }
+        return Int(status[0] - 0x30) * 100 + Int(status[1] - 0x30) * 10 + Int(status[2] - 0x30)
+    }
+
+    static let hopByHop: Set<String> = [
+        "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "trailer", "transfer-encoding", "upgrade",
+    ]
+
+    /// Adds one header after checking it: a token name, no CR/LF/NUL or other
+    /// control characters in the value, no hop-by-hop header (`Connection: close`
+    /// is honoured, as gunicorn does, by closing after the response).
+    public mutating func append(name: [UInt8], value: [UInt8]) throws(ResponseHeadError) {
+        guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
+            throw .invalidHeaderName(String(decoding: name, as: UTF8.self))
+        }
+        let nameText = String(decoding: name, as: UTF8.self)
+        guard !value.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
+            throw .invalidHeaderValue(name: nameText)
+        }
+        let lower = nameText.lowercased()
+        switch lower {
+        case "connection":
+            let tokens = String(decoding: value, as: UTF8.self).lowercased().split(separator: ",").map { $0.trimmingCharacters() }
+            guard tokens.allSatisfy({ $0 == "close" || $0 == "keep-alive" }) else { throw .hopByHopHeader(nameText) }
+            if tokens.contains("close") { wantsClose = true }
+            return
+        case "content-length":
+            let text = String(decoding: value, as: UTF8.self).trimmingSpaces
+            guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), text.utf8.count < 19, let length = Int(text) else {
+                throw .invalidContentLength(text)
+            }
+            if let existing = contentLength, existing != length { throw .invalidContentLength(text) }
+            if contentLength != nil { return }
+            contentLength = length
+        case "date": hasDate = true
+        case "server": hasServer = true
+        default:
+            if Self.hopByHop.contains(lower) { throw .hopByHopHeader(nameText) }
+        }
+        headers.append((name, value))
+    }
+
+    static func isTokenCharacter(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
+        }
+    }
+
+    /// Whether this status forbids a body (1xx, 204, 304).
+    public var forbidsBody: Bool { statusCode < 200 || statusCode == 204 || statusCode == 304 }
+}
+
+extension Substring {
+    func trimmingCharacters() -> String { String(self).trimmingSpaces }
+}
+
+/// How a response body is delimited on the wire.
+public enum ResponseFraming: Equatable, Sendable {
+    /// No body at all (HEAD, 204, 304, 1xx).
+    case noBody
+    case contentLength(Int)
+    case chunked
+    /// HTTP/1.0 without a length: the body ends when the connection closes.
+    case untilClose
+}
+
+/// The pure decisions for a response: framing and whether to keep the connection.
+public struct ResponsePlan: Equatable, Sendable {
+    public var framing: ResponseFraming
+    public var keepAlive: Bool
+
+    public init(head: ResponseHead, isHead: Bool, httpMinorVersion: Int, requestKeepAlive: Bool, draining: Bool) {
+        var keepAlive = requestKeepAlive && !head.wantsClose && !draining
+        if isHead || head.forbidsBody {
+            framing = .noBody
+        } else if let length = head.contentLength {
+            framing = .contentLength(length)
+        } else if httpMinorVersion >= 1 {
+            framing = .chunked
+        } else {
+            framing = .untilClose
+            keepAlive = false
+        }
+        self.keepAlive = keepAlive
+    }
+
+    /// Writes the status line and headers (with `Date`, `Server`, framing and `Connection`).
+    public func encode(_ head: ResponseHead, httpMinorVersion: Int, date: String, into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(httpMinorVersion >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ")
+        buffer.writeBytes(head.status)
+        buffer.writeStaticString("\r\n")
+        for (name, value) in head.headers {
+            buffer.writeBytes(name)
+            buffer.writeStaticString(": ")
+            buffer.writeBytes(value)
+            buffer.writeStaticString("\r\n")
+        }
+        if !head.hasServer { buffer.writeStaticString("Server: gantry\r\n") }
+        if !head.hasDate {
+            buffer.writeStaticString("Date: ")
+            buffer.writeString(date)
+            buffer.writeStaticString("\r\n")
+        }
+        if case .chunked = framing { buffer.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        if !keepAlive {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if httpMinorVersion == 0 {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+        buffer.writeStaticString("\r\n")
+    }
+}

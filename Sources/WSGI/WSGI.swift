@@ -1,3 +1,0 @@
-// WSGI module: see docs/architecture.md.
-import NIOCore
-enum WSGIModule {}

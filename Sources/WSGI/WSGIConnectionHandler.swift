@@ -1,0 +1,362 @@
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP/1.1 connection of a worker: parses requests (NIO's decoder sits
+/// before it), hands each to the Python threads as a `WSGIJob`, streams the body
+/// into it with backpressure, and frames the response parts that come back.
+/// One request at a time per connection; pipelined ones wait, in order.
+final class WSGIConnectionHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    private let server: WSGIServerCore
+    private let bind: WorkerBind
+    private var peer: PeerAddress = .unix
+    private var context: ChannelHandlerContext?
+
+    private var current: WSGIJob?
+    private var currentKeepAlive = false
+    private var currentBodyDone = true
+    private var currentBodyBytes = 0
+    private var plan: ResponsePlan?
+    private var responseStatus = 0
+    private var responseBodyBytes = 0
+    /// A request answered by the server (404/413): its body is skipped until `.end`.
+    private var skippingBody = false
+    private var closeAfterSkip = false
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var readPending = false
+    private var closed = false
+    private var idleTimer: Scheduled<Void>?
+    private var servedAny = false
+
+    init(server: WSGIServerCore, bind: WorkerBind) {
+        self.server = server
+        self.bind = bind
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if case .tcp = bind, let address = context.channel.remoteAddress, let ip = address.ipAddress {
+            peer = .inet(ip: ip, port: address.port ?? 0)
+        }
+        armIdleTimer(context: context)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        idleTimer?.cancel()
+        if let current {
+            current.connectionClosed()
+        }
+        context.fireChannelInactive()
+    }
+
+    // MARK: Reading, with backpressure
+
+    func read(context: ChannelHandlerContext) {
+        if mayRead() {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    private func mayRead() -> Bool {
+        guard let current else { return waiting.isEmpty }
+        if currentBodyDone { return false }
+        return !current.body.shouldPauseReading()
+    }
+
+    private func resumeReadingIfAllowed() {
+        guard readPending, let context, mayRead() else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// From a Python thread (through the loop): the body was drained.
+    func bodyDrained(jobID: Int) {
+        guard current?.id == jobID else { return }
+        resumeReadingIfAllowed()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if skippingBody {
+            if case .end = part {
+                skippingBody = false
+                if closeAfterSkip { context.close(promise: nil); return }
+                processWaiting()
+            }
+            return
+        }
+        if current == nil, waiting.isEmpty {
+            process(part, context: context)
+        } else if let current, !currentBodyDone {
+            process(part, context: context, job: current)
+        } else {
+            waiting.append(part)
+        }
+    }
+
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext, job: WSGIJob? = nil) {
+        switch part {
+        case .head(let head):
+            start(head, context: context)
+        case .body(let bytes):
+            guard let job else { return }
+            currentBodyBytes += bytes.readableBytes
+            let limit = server.settings.limitRequestBody
+            if limit > 0, currentBodyBytes > limit {
+                job.body.fail(.tooLarge(limit: limit))
+                server.log.warning("request body over --limit-request-body \(limit): \(job.environ.requestMethod) \(job.environ.rawURI)")
+                answerForServer(job, status: "413 Request Entity Too Large")
+                return
+            }
+            job.body.append(bytes)
+        case .end:
+            guard let job else { return }
+            currentBodyDone = true
+            job.body.finish()
+        }
+    }
+
+    private func processWaiting() {
+        while current == nil, !skippingBody, !closed, let part = waiting.popFirst(), let context {
+            process(part, context: context)
+        }
+        while let current, !currentBodyDone, let part = waiting.popFirst(), let context {
+            process(part, context: context, job: current)
+        }
+        if current == nil, !skippingBody, let context { armIdleTimer(context: context) }
+        resumeReadingIfAllowed()
+    }
+
+    private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        idleTimer = nil
+        servedAny = true
+        let info = RequestHeadInfo(method: head.method.rawValue, uri: head.uri, versionMajor: head.version.major,
+                                   versionMinor: head.version.minor, headers: head.headers.map { ($0.name, $0.value) })
+        let lengthHeader = head.headers["content-length"].first
+        let declaredLength = lengthHeader.flatMap { Int($0.trimmingSpaces) } ?? 0
+        let chunked = head.headers["transfer-encoding"].contains { $0.lowercased().contains("chunked") }
+        let hasBody = chunked || declaredLength > 0
+        let environ: CGIEnvironment
+        do {
+            environ = try CGIEnvironment.build(head: info, peer: peer, server: bind, settings: server.settings.environ)
+        } catch {
+            server.log.info("\(head.method.rawValue) \(head.uri): outside the root path \"\(server.settings.environ.rootPath)\": 404")
+            answerDirectly("404 Not Found", minor: head.version.minor, skipBody: hasBody, keepAlive: false)
+            return
+        }
+        let limit = server.settings.limitRequestBody
+        if limit > 0, declaredLength > limit {
+            server.log.warning("request body of \(declaredLength) bytes over --limit-request-body \(limit): \(head.method.rawValue) \(head.uri)")
+            answerDirectly("413 Request Entity Too Large", minor: head.version.minor, skipBody: false, keepAlive: false)
+            return
+        }
+        if environ.expectsContinue, hasBody, head.version.minor >= 1 {
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        let id = server.nextJobID()
+        let body = RequestBodyStream(complete: !hasBody, resume: {
+            eventLoop.execute { loopBound.value.bodyDrained(jobID: id) }
+        })
+        let job = WSGIJob(id: id, environ: environ, isHead: head.method == .HEAD, httpMinorVersion: head.version.minor,
+                          body: body, sink: ConnectionSink(eventLoop: eventLoop, handler: loopBound))
+        current = job
+        currentKeepAlive = head.isKeepAlive
+        currentBodyDone = false
+        currentBodyBytes = 0
+        plan = nil
+        responseStatus = 0
+        responseBodyBytes = 0
+        server.submit(job)
+    }
+
+    /// A response the server makes before any job exists (404 outside root, 413).
+    private func answerDirectly(_ status: String, minor: Int, skipBody: Bool, keepAlive: Bool) {
+        guard let context else { return }
+        let buffer = SimpleResponse.make(status, httpMinorVersion: minor)
+        if skipBody {
+            skippingBody = true
+            closeAfterSkip = true
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+
+    /// The server answers for a running job (504 timeout, 413 too large), or cuts the connection.
+    func answerForServer(_ job: WSGIJob, status: String, then: (@Sendable () -> Void)? = nil) {
+        guard let context, current?.id == job.id, !closed else { then?(); return }
+        if job.claimForServer() {
+            responseStatus = Int(status.prefix(3)) ?? 0
+            let buffer = SimpleResponse.make(status, httpMinorVersion: job.httpMinorVersion)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(buffer))).whenComplete { _ in
+                channel.close(promise: nil)
+                then?()
+            }
+        } else {
+            context.close(promise: nil)
+            then?()
+        }
+    }
+
+    // MARK: Writing what the Python thread produced
+
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?) {
+        guard let context, let job = current, job.id == jobID, !closed else {
+            for case .file(let region) in parts { try? region.fileHandle.close() }
+            written?()
+            return
+        }
+        var out: ByteBuffer?
+        var lastWrite: EventLoopFuture<Void>?
+        func pushOut() {
+            if let buffer = out, buffer.readableBytes > 0 {
+                lastWrite = context.write(wrapOutboundOut(.byteBuffer(buffer)))
+            }
+            out = nil
+        }
+        var ended: Bool?
+        for part in parts {
+            switch part {
+            case .head(let head):
+                let plan = ResponsePlan(head: head, isHead: job.isHead, httpMinorVersion: job.httpMinorVersion,
+                                        requestKeepAlive: currentKeepAlive, draining: server.isDraining)
+                self.plan = plan
+                responseStatus = head.statusCode
+                var buffer = context.channel.allocator.buffer(capacity: 512)
+                plan.encode(head, httpMinorVersion: job.httpMinorVersion, date: HTTPDate.shared.header(), into: &buffer)
+                out = buffer
+            case .body(let bytes):
+                guard let plan else { continue }
+                responseBodyBytes += bytes.readableBytes
+                switch plan.framing {
+                case .noBody:
+                    continue
+                case .chunked:
+                    if out == nil { out = context.channel.allocator.buffer(capacity: bytes.readableBytes + 16) }
+                    out!.writeString(String(bytes.readableBytes, radix: 16))
+                    out!.writeStaticString("\r\n")
+                    out!.writeImmutableBuffer(bytes)
+                    out!.writeStaticString("\r\n")
+                case .contentLength, .untilClose:
+                    if bytes.readableBytes > 16 * 1024 {
+                        pushOut()
+                        lastWrite = context.write(wrapOutboundOut(.byteBuffer(bytes)))
+                    } else if out == nil {
+                        out = bytes
+                    } else {
+                        out!.writeImmutableBuffer(bytes)
+                    }
+                }
+            case .file(let region):
+                pushOut()
+                responseBodyBytes += region.readableBytes
+                let write = context.write(wrapOutboundOut(.fileRegion(region)))
+                write.whenComplete { _ in try? region.fileHandle.close() }
+                lastWrite = write
+            case .end(let complete):
+                if complete, case .chunked = plan?.framing {
+                    if out == nil { out = context.channel.allocator.buffer(capacity: 5) }
+                    out!.writeStaticString("0\r\n\r\n")
+                }
+                ended = complete
+            }
+        }
+        pushOut()
+        context.flush()
+        if let written {
+            if let lastWrite { lastWrite.whenComplete { _ in written() } } else { written() }
+        }
+        if let complete = ended { finishResponse(job, complete: complete, lastWrite: lastWrite, context: context) }
+    }
+
+    private func finishResponse(_ job: WSGIJob, complete: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
+        server.logAccess(job, status: responseStatus, bodyBytes: responseBodyBytes)
+        let keepAlive = complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+        current = nil
+        plan = nil
+        if !keepAlive {
+            closed = true
+            if let lastWrite {
+                let channel = context.channel
+                lastWrite.whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                context.close(promise: nil)
+            }
+            return
+        }
+        processWaiting()
+    }
+
+    // MARK: Errors and idleness
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parserError = error as? HTTPParserError, current == nil, !closed {
+            let status: String
+            switch parserError {
+            case .headerOverflow: status = "431 Request Header Fields Too Large"
+            case .invalidURL: status = "400 Bad Request"
+            default: status = "400 Bad Request"
+            }
+            server.log.info("bad request from \(peerDescription): \(parserError): \(status.prefix(3))")
+            closed = true
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(SimpleResponse.make(status)))).whenComplete { _ in
+                channel.close(promise: nil)
+            }
+            return
+        }
+        if error is HTTPParserError {
+            server.log.info("bad request data from \(peerDescription) during a request: \(error)")
+        } else {
+            server.log.debug("connection error from \(peerDescription): \(error)")
+        }
+        context.close(promise: nil)
+    }
+
+    private var peerDescription: String {
+        switch peer {
+        case .inet(let ip, let port): "\(ip):\(port)"
+        case .unix: "unix socket peer"
+        }
+    }
+
+    /// Closes a connection that sits without a request: `--keep-alive` between
+    /// requests, a longer head timeout for a new connection.
+    private func armIdleTimer(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        let seconds = servedAny ? server.settings.keepAlive : server.settings.headerTimeout
+        guard seconds > 0 else { return }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+            let handler = loopBound.value
+            guard handler.current == nil, !handler.closed, let context = handler.context else { return }
+            handler.closed = true
+            context.close(promise: nil)
+        }
+    }
+}
+
+/// How a Python thread reaches its connection: always through the loop.
+struct ConnectionSink: ResponseSink {
+    let eventLoop: any EventLoop
+    let handler: NIOLoopBound<WSGIConnectionHandler>
+
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?) {
+        eventLoop.execute { handler.value.deliver(jobID: jobID, parts: parts, written: written) }
+    }
+
+    func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {
+        eventLoop.execute { handler.value.answerForServer(job, status: status, then: then) }
+    }
+}

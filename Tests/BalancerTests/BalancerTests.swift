@@ -1,6 +1,0 @@
-import Testing
-@testable import Balancer
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}

@@ -1,6 +1,0 @@
-import Testing
-@testable import ReverseProxy
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}

@@ -1,0 +1,61 @@
+"""Apps for worker behaviour tests: environ echo, slow requests, factories."""
+import json
+import os
+import threading
+import time
+
+_lock = threading.Lock()
+_running = 0
+_peak = 0
+
+
+def environ_json(environ, start_response):
+    keys = ["REMOTE_ADDR", "REMOTE_PORT", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
+            "SERVER_PROTOCOL", "wsgi.url_scheme", "wsgi.multithread", "wsgi.multiprocess", "HTTP_X_MULTI", "CONTENT_TYPE",
+            "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_X_WITH_UNDERSCORE", "GANTRY_TEST_ENV"]
+    data = {k: environ.get(k) for k in keys}
+    data["GANTRY_TEST_ENV"] = os.environ.get("GANTRY_TEST_ENV")
+    data["cwd"] = os.getcwd()
+    data["path_info_bytes"] = list(environ["PATH_INFO"].encode("latin-1"))
+    body = json.dumps(data).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def slow(environ, start_response):
+    global _running, _peak
+    seconds = float(environ.get("QUERY_STRING") or "0.3")
+    with _lock:
+        _running += 1
+        _peak = max(_peak, _running)
+    time.sleep(seconds)
+    with _lock:
+        _running -= 1
+        peak = _peak
+    body = ("slept %s peak %d thread %s" % (seconds, peak, threading.current_thread().name)).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+
+
+def hang(environ, start_response):
+    if environ["PATH_INFO"] == "/hang":
+        while True:  # holds the GIL in pure Python, like a stuck app
+            pass
+    if environ["PATH_INFO"] == "/sleep":
+        time.sleep(3600)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"fine"]
+
+
+def create_app(greeting="hello", punctuation="!"):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [(greeting + punctuation).encode()]
+    return app
+
+
+def broken_factory():
+    raise KeyError("missing setting inside the factory")
+
+
+not_callable = 42
