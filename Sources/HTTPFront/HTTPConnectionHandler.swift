@@ -162,8 +162,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             if let consumer = inFlight.bodyConsumer, !inFlight.bodyDone {
                 consumer(.failed(ChannelError.eof))
             }
-            inFlight.exchange?.onClientClose?()
-            inFlight.exchange?.onClientClose = nil
+            let exchange = inFlight.exchange
+            inFlight.exchange = nil
+            inFlight.bodyConsumer = nil
+            exchange?.onClientClose?()
+            exchange?.onClientClose = nil
+            exchange?.onWritabilityChanged = nil
             // nginx logs 499 when the client closes before the response.
             if inFlight.status == 0 { inFlight.status = 499 }
             log(inFlight)
@@ -632,8 +636,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     // MARK: ExchangeSink
 
-    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void) {
-        guard let inFlight = current else { return }
+    func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.bodyConsumer = onPart
         let head = inFlight.request.head
         if !inFlight.bodyDone, head.version.minor >= 1, !inFlight.headSent,
@@ -659,15 +663,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
-    func exchangeSetBodyPaused(_ paused: Bool) {
+    func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool) {
+        guard current?.exchange === exchange else { return }
         bodyPaused = paused
         if !paused {
             processBuffer()
         }
     }
 
-    func exchangeSendHead(_ responseHead: HTTPResponseHead) {
-        guard let inFlight = current, let context, !inFlight.headSent else { return }
+    func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var response = FrontResponse(status: responseHead.status)
@@ -703,8 +708,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
     }
 
-    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void> {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else {
+    func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else {
             return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
@@ -726,8 +731,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         return promise.futureResult
     }
 
-    func exchangeSendEnd() {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendEnd(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
         if inFlight.chunked && !inFlight.noBody {
             var last = context.channel.allocator.buffer(capacity: 5)
             last.writeString("0\r\n\r\n")
@@ -746,8 +751,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if bodyPending && !processing { processBuffer() }
     }
 
-    func exchangeSendError(_ status: HTTPResponseStatus) {
-        guard let inFlight = current, !inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) {
+        guard let inFlight = current, inFlight.exchange === exchange, !inFlight.headSent, !inFlight.responseDone else { return }
         inFlight.exchange = nil
         inFlight.bodyConsumer = nil
         bodyPaused = false
@@ -759,8 +764,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         flushIfNeeded()
     }
 
-    func exchangeAbort() {
-        guard let inFlight = current else { return }
+    func exchangeAbort(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.keepAlive = false
         inFlight.responseDone = true
         inFlight.exchange = nil

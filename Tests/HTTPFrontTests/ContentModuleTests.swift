@@ -20,6 +20,15 @@ private struct EchoHandler: ContentHandler {
             exchange.sendError(.badGateway)
             return
         }
+        if exchange.head.uri.hasPrefix("/echo/late") {
+            // Answers after the client has gone: every call must be a harmless no-op.
+            exchange.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
+                exchange.sendHead(HTTPResponseHead(version: .http1_1, status: .ok))
+                exchange.sendBody(.byteBuffer(ByteBuffer(string: "late")))
+                exchange.sendEnd()
+            }
+            return
+        }
         var collected = ByteBuffer()
         exchange.readBody { part in
             switch part {
@@ -111,6 +120,25 @@ private struct EchoHandler: ContentHandler {
             let response = try exchange(path: path, "POST /echo/x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
             #expect(response.hasPrefix("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"))
             #expect(response.hasSuffix("2\r\nhi\r\n0\r\n\r\n"))
+        }
+    }
+
+    @Test func callsAfterTheClientLeftAreHarmless() throws {
+        try withServer { path in
+            let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_un()
+            address.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &address.sun_path) { raw in
+                for (i, byte) in path.utf8.enumerated() where i < raw.count - 1 { raw[i] = byte }
+            }
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            _ = "GET /echo/late HTTP/1.1\r\nHost: x\r\n\r\n".withCString { send(fd, $0, strlen($0), 0) }
+            close(fd)
+            usleep(400_000)
+            let response = try exchange(path: path, "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            #expect(response.hasSuffix("2\r\nok\r\n0\r\n\r\n"))
         }
     }
 
