@@ -103,6 +103,31 @@ public final class HTTPExchange {
     /// Answers with the front's error response for `status` (honouring `error_page`)
     /// instead of a response of its own; only valid before `sendHead`.
     public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(self, status) }
+    // MARK: Variables for the access log
+
+    /// Sets a module variable (`$upstream_addr`, `$upstream_status`, … — see
+    /// `VariableName.moduleVariableNames`) for this request's access log line.
+    public func setVariable(_ name: String, _ value: String) {
+        variables.moduleValues[name] = value
+        sink.exchangeSetVariable(self, name, value)
+    }
+
+    // MARK: Tunnel (WebSocket after 101)
+
+    /// Sends `head` (a `101 Switching Protocols` with its `Upgrade`/`Connection` as given), stops
+    /// HTTP parsing on the client connection and from then on hands every byte the client sends
+    /// to `onBytes` (`nil` once the client closed). `pauseBody`/`resumeBody` pause those reads.
+    public func switchToTunnel(_ head: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void) {
+        sink.exchangeSwitchToTunnel(self, head, onBytes: onBytes)
+    }
+
+    /// Writes tunnel bytes to the client; the future completes once written.
+    @discardableResult
+    public func sendTunnelBytes(_ bytes: ByteBuffer) -> EventLoopFuture<Void> { sink.exchangeSendTunnelBytes(self, bytes) }
+
+    /// Closes the client connection (the tunnel is over).
+    public func closeTunnel() { sink.exchangeAbort(self) }
+
     /// Aborts a response already started (the client sees a truncated response and the connection closes).
     /// Every call after the exchange ended (response complete, client gone) does nothing.
     public func abort() { sink.exchangeAbort(self) }
@@ -117,4 +142,7 @@ protocol ExchangeSink: AnyObject {
     func exchangeSendEnd(_ exchange: HTTPExchange)
     func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus)
     func exchangeAbort(_ exchange: HTTPExchange)
+    func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String)
+    func exchangeSwitchToTunnel(_ exchange: HTTPExchange, _ head: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void)
+    func exchangeSendTunnelBytes(_ exchange: HTTPExchange, _ bytes: ByteBuffer) -> EventLoopFuture<Void>
 }

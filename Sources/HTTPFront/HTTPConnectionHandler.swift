@@ -87,6 +87,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var timer: Scheduled<Void>?
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
+    /// Set once a module switched the connection to a byte tunnel (WebSocket after 101).
+    private var tunnel: ((ByteBuffer?) -> Void)?
 
     /// Most bytes kept in memory for pipelined requests before reading stops.
     private static let maxBuffered = 64 * 1024
@@ -158,6 +160,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         sendTimer?.cancel()
+        if let tunnel {
+            self.tunnel = nil
+            tunnel(nil)
+            if let inFlight = current {
+                inFlight.exchange = nil
+                log(inFlight)
+                current = nil
+            }
+        }
         if let inFlight = current, !inFlight.responseDone {
             if let consumer = inFlight.bodyConsumer, !inFlight.bodyDone {
                 consumer(.failed(ChannelError.eof))
@@ -178,6 +189,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        if let tunnel {
+            tunnel(incoming)
+            return
+        }
         if buffer.readableBytes == 0 {
             buffer = incoming
         } else {
@@ -762,6 +777,47 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         default: runEngine(inFlight)
         }
         flushIfNeeded()
+    }
+
+    func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
+        inFlight.request.variables.moduleValues[name] = value
+    }
+
+    func exchangeSwitchToTunnel(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
+        inFlight.headSent = true
+        inFlight.status = Int(responseHead.status.code)
+        timer?.cancel()
+        let location = inFlight.request.location ?? defaultServer.serverLevel
+        var head = context.channel.allocator.buffer(capacity: 256)
+        writeStatusLine(&head, responseHead.status)
+        writeCommonHeaders(&head, location: location)
+        for (name, value) in responseHead.headers {
+            let lower = name.lowercased()
+            if lower == "server" || lower == "date" || lower == "content-length" || lower == "transfer-encoding" { continue }
+            head.writeString("\(name): \(value)\r\n")
+        }
+        head.writeString("\r\n")
+        inFlight.headBytes = head.readableBytes
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        tunnel = onBytes
+        // Bytes the client sent after the request head already belong to the tunnel.
+        if buffer.readableBytes > 0 {
+            let early = buffer
+            buffer = ByteBuffer()
+            onBytes(early)
+        }
+    }
+
+    func exchangeSendTunnelBytes(_ exchange: HTTPExchange, _ bytes: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, tunnel != nil else {
+            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        inFlight.bodyBytes += bytes.readableBytes
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        return promise.futureResult
     }
 
     func exchangeAbort(_ exchange: HTTPExchange) {

@@ -20,6 +20,19 @@ private struct EchoHandler: ContentHandler {
             exchange.sendError(.badGateway)
             return
         }
+        if exchange.head.uri.hasPrefix("/echo/ws") {
+            var head = HTTPResponseHead(version: .http1_1, status: .switchingProtocols)
+            head.headers.add(name: "Upgrade", value: "echo")
+            head.headers.add(name: "Connection", value: "upgrade")
+            var seen = ""
+            exchange.switchToTunnel(head) { bytes in
+                guard let bytes else { return }
+                seen += String(buffer: bytes)
+                exchange.sendTunnelBytes(bytes)
+                if seen.hasSuffix("bye") { exchange.closeTunnel() }
+            }
+            return
+        }
         if exchange.head.uri.hasPrefix("/echo/late") {
             // Answers after the client has gone: every call must be a harmless no-op.
             exchange.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(200)) {
@@ -139,6 +152,15 @@ private struct EchoHandler: ContentHandler {
             usleep(400_000)
             let response = try exchange(path: path, "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
             #expect(response.hasSuffix("2\r\nok\r\n0\r\n\r\n"))
+        }
+    }
+
+    @Test func tunnelAfterSwitchingProtocols() throws {
+        try withServer { path in
+            let response = try exchange(path: path, "GET /echo/ws HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nabc-bye")
+            #expect(response.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(response.contains("\r\nUpgrade: echo\r\nConnection: upgrade\r\n\r\n"))
+            #expect(response.hasSuffix("\r\n\r\nabc-bye"))
         }
     }
 

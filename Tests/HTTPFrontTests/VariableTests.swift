@@ -30,6 +30,14 @@ import Testing
         #expect(try VariableTemplate("$remote_addr:$remote_port").render(variables) == "127.0.0.1:5555")
     }
 
+    @Test func moduleVariables() throws {
+        var v = variables
+        let template = try VariableTemplate("$upstream_addr $upstream_status")
+        #expect(template.render(v) == " ")
+        v.moduleValues = ["upstream_addr": "127.0.0.1:8000", "upstream_status": "200"]
+        #expect(template.render(v) == "127.0.0.1:8000 200")
+    }
+
     @Test func constantsNeedNoWork() throws {
         #expect(try VariableTemplate("plain text").constantValue == "plain text")
         #expect(try VariableTemplate("$uri").constantValue == nil)
