@@ -19,6 +19,8 @@ struct ConfigValidator {
                                    groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
         var upstreamSupportsBackup = true
+        var balancerSeen = false
+        var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
             let spec = try check(directive, in: context)
             try checkDuplicate(directive, spec: spec, seen: &seen)
@@ -26,7 +28,9 @@ struct ConfigValidator {
             var location = enclosingLocation
             switch (directive.name, context) {
             case ("listen", _):
-                _ = try ListenParser.parse(directive)
+                for listen in try ListenParser.parse(directive) {
+                    try registerListen(listen, inServer: &serverEndpoints)
+                }
             case ("server_name", _):
                 for name in directive.values {
                     _ = try ServerNameParser.parse(name, at: directive.location, warnings: &warnings)
@@ -43,8 +47,16 @@ struct ConfigValidator {
                     throw ConfigError("duplicate upstream \"\(directive.values[0])\"", at: directive.location)
                 }
                 groups.insert(name)
-            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream):
-                upstreamSupportsBackup = false
+            case ("ip_hash", .upstream), ("hash", .upstream), ("random", .upstream), ("least_conn", .upstream):
+                if balancerSeen {
+                    warnings.append(ConfigWarning("load balancing method redefined", at: directive.location))
+                }
+                balancerSeen = true
+                upstreamSupportsBackup = directive.name == "least_conn"
+            case ("user", .main), ("user", .appPool), ("group", .appPool):
+                if let warning = try Accounts.check(directive, inAppPool: context == .appPool) {
+                    warnings.append(warning)
+                }
             case ("server", .upstream):
                 _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:
@@ -54,6 +66,20 @@ struct ConfigValidator {
                 try validate(level: block, context: inner, enclosingLocation: location, groups: &groups)
                 try checkBlockEnd(directive)
             }
+        }
+    }
+
+    /// Endpoints that a `listen` with socket options already claimed, across all servers.
+    private var endpointsWithOptions: Set<ListenAddress.Endpoint> = []
+
+    /// `a duplicate listen ADDR` (twice in one server) and `duplicate listen options for ADDR`
+    /// (socket options given twice for one address), as nginx's `ngx_http_add_listen` reports them.
+    private mutating func registerListen(_ listen: ListenAddress, inServer endpoints: inout Set<ListenAddress.Endpoint>) throws(ConfigError) {
+        if !endpoints.insert(listen.endpoint).inserted {
+            throw ConfigError("a duplicate listen \(listen.endpoint)", at: listen.location)
+        }
+        if !listen.parameters.isEmpty && !endpointsWithOptions.insert(listen.endpoint).inserted {
+            throw ConfigError("duplicate listen options for \(listen.endpoint)", at: listen.location)
         }
     }
 

@@ -21,7 +21,7 @@ extension DirectiveTable {
         .init(module: "core", "worker_processes", main, .take1, .supported,
               note: "The number of event-loop threads in the one front process (nginx: worker processes). `auto` is one per core."),
         .init(module: "core", "worker_cpu_affinity", main, .oneOrMore, .accepted),
-        .init(module: "core", "worker_priority", main, .take1, .unsupported),
+        .init(module: "core", "worker_priority", main, .take1, .unsupported, repeatable: true),
         .init(module: "core", "worker_rlimit_nofile", main, .take1, .accepted, value: .number),
         .init(module: "core", "worker_rlimit_core", main, .take1, .accepted, value: .offset),
         .init(module: "core", "worker_shutdown_timeout", main, .take1, .unsupported, value: .milliseconds),
@@ -38,8 +38,8 @@ extension DirectiveTable {
               repeatable: true),
         .init(module: "core", "ssl_engine", main, .take1, .unsupported),
         .init(module: "core", "google_perftools_profiles", main, .take1, .unsupported),
-        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .supported, repeatable: true,
-              note: "`stderr` and file paths; `syslog:` and `memory:` are refused."),
+        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .partial("one per process: main (else http); refused in server/location at start"), repeatable: true,
+              note: "`stderr` and file paths; `syslog:` and `memory:` are refused. One error log per process: the main context's (else the `http` one's) first `error_log`; in `server`/`location` Gantry refuses it at start."),
 
         // MARK: ngx_events_module
         .init(module: "events", "events", main, [.block, .noArgs], .supported),

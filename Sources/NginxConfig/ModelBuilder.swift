@@ -61,7 +61,28 @@ struct ModelBuilder {
             try ProxyPassCheck.check(server.locations, groups: groups)
         }
         try ListenParser.checkDefaultServers(servers)
+        warnings += Self.conflictingServerNames(servers)
         return HTTPBlock(scope: scope, servers: servers, upstreams: upstreams, appPools: appPools)
+    }
+
+    /// nginx's `conflicting server name "a" on 0.0.0.0:80, ignored`: a later server claiming a name
+    /// an earlier one has on the same address never sees a request for it. A server without
+    /// `server_name` has the name "" as in nginx.
+    static func conflictingServerNames(_ servers: [ServerBlock]) -> [ConfigWarning] {
+        var claimed: Set<String> = []
+        var warnings: [ConfigWarning] = []
+        for server in servers {
+            let names = server.names.isEmpty ? [ServerName.exact("")] : server.names
+            for endpoint in Set(server.listens.map(\.endpoint)).sorted(by: { $0.description < $1.description }) {
+                for name in names {
+                    let key = "\(endpoint) \(name.configText)"
+                    if !claimed.insert(key).inserted {
+                        warnings.append(ConfigWarning("conflicting server name \"\(name.configText)\" on \(endpoint), ignored", at: nil))
+                    }
+                }
+            }
+        }
+        return warnings
     }
 
     /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.

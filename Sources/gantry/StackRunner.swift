@@ -24,17 +24,19 @@ enum StackRunner {
         do {
             server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration, logger: logger), logger: logger)
         } catch {
-            logger.critical("\(error)")
+            if errorLogFile != nil { logger.critical("\(error)") }
             Console.error("gantry: [emerg] \(error)")
+            errorLogFile?.close()
             throw ExitCode(1)
         }
         do {
             try server.start()
         } catch {
             let message = "bind() failed: \(error)"
-            logger.critical("\(message)")
+            if errorLogFile != nil { logger.critical("\(message)") }
             Console.error("gantry: [emerg] \(message)")
             server.shutdownGracefully(timeout: .zero)
+            errorLogFile?.close()
             throw ExitCode(1)
         }
         waitForStopSignal()
@@ -51,7 +53,7 @@ enum StackRunner {
     static func makeErrorLogger(_ configuration: Configuration) -> Logger {
         var path = configuration.prefix + "logs/error.log"
         var level = Logger.Level.error
-        if let directive = configuration.main.effective("error_log") {
+        if let directive = configuration.main.own("error_log") ?? configuration.http?.scope.own("error_log") {
             path = directive.values[0]
             if directive.values.count > 1, let parsed = ErrorLogHandler.level(nginxName: directive.values[1]) { level = parsed }
         } else if let commandLine = configuration.commandLineErrorLog {

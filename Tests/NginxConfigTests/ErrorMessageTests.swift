@@ -55,6 +55,8 @@ import Testing
         Case(events + "http {\n  server {\n    listen 443 ssl;\n  }\n}\n", #"the "ssl" parameter of the "listen" directive is not supported by gantry"#, line: 4),
         Case(events + "http {\n  server { listen 80 default_server; }\n  server { listen 80 default_server; }\n}\n",
              "a duplicate default server for 0.0.0.0:80", line: 4),
+        Case(events + "http {\n  server {\n    listen 80;\n    listen 0.0.0.0:80;\n  }\n}\n", "a duplicate listen 0.0.0.0:80", line: 5),
+        Case(events + "http {\n  server { listen 80 backlog=10; }\n  server { listen 80 backlog=20; }\n}\n", "duplicate listen options for 0.0.0.0:80", line: 4),
         // server_name
         Case(events + "http {\n  server {\n    server_name *example.com;\n  }\n}\n", #"server name "*example.com" is invalid"#, line: 4),
         Case(events + "http {\n  server {\n    server_name ~;\n  }\n}\n", #"empty regex in server name "~""#, line: 4),

@@ -158,6 +158,11 @@ import Testing
         #expect(configuration.warnings.first?.location?.line == 3)
     }
 
+    @Test func conflictingServerNamesWarnWithoutLocation() throws {
+        let configuration = try load("server { listen 80; server_name a; }\nserver { listen 80; server_name b a; }")
+        #expect(configuration.warnings == [ConfigWarning(#"conflicting server name "a" on 0.0.0.0:80, ignored"#, at: nil)])
+    }
+
     @Test func pathsAreResolvedAgainstThePrefix() throws {
         let directory = TempConfigDirectory()
         directory.write("conf/gantry.conf", "events {}\n")
