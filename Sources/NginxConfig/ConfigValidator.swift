@@ -18,7 +18,6 @@ struct ConfigValidator {
     private mutating func validate(level: [Directive], context: DirectiveContexts, enclosingLocation: LocationMatch?,
                                    groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
-        var upstreamSupportsBackup = true
         var balancerSeen = false
         var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
@@ -52,13 +51,10 @@ struct ConfigValidator {
                     warnings.append(ConfigWarning("load balancing method redefined", at: directive.location))
                 }
                 balancerSeen = true
-                upstreamSupportsBackup = directive.name == "least_conn"
             case ("user", .main), ("user", .appPool), ("group", .appPool):
                 if let warning = try Accounts.check(directive, inAppPool: context == .appPool) {
                     warnings.append(warning)
                 }
-            case ("server", .upstream):
-                _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:
                 break
             }
@@ -164,6 +160,10 @@ struct ConfigValidator {
         case .offset: _ = try directive.size()
         case .seconds: _ = try directive.seconds()
         case .milliseconds: _ = try directive.milliseconds()
+        case .oneOf(let words), .eachOf(let words):
+            for value in directive.values where !words.contains(where: { $0.lowercased() == value.lowercased() }) {
+                throw ConfigError("invalid value \"\(value)\"", at: directive.location)
+            }
         }
         try checkSpecial(directive)
         if case .partial = spec.status {
@@ -195,9 +195,33 @@ struct ConfigValidator {
             try checkExpires(directive)
         case "types":
             checkTypes(directive)
-        case "server_tokens":
-            guard ["on", "off", "build"].contains(values[0]) || values[0].contains("$") else {
-                throw ConfigError("invalid value \"\(values[0])\" in \"server_tokens\" directive, it must be \"on\" or \"off\"", at: here)
+        case "gzip_comp_level":
+            guard let level = ConfigValues.parseNumber(values[0]), (1...9).contains(level) else {
+                throw ConfigError("value must be between 1 and 9", at: here)
+            }
+        case "index":
+            for value in values.dropLast() where value.hasPrefix("/") {
+                warnings.append(ConfigWarning("only the last index in \"index\" directive should be absolute", at: here))
+                break
+            }
+        case "disable_symlinks":
+            for value in values {
+                let isFrom = value.hasPrefix("from=") && value.count > 5
+                guard ["off", "on", "if_not_owner"].contains(value) || isFrom else {
+                    throw ConfigError("invalid parameter \"\(value)\"", at: here)
+                }
+            }
+        case "aio":
+            guard ["on", "off", "threads"].contains(values[0]) || values[0].hasPrefix("threads=") else {
+                throw ConfigError("\"aio\" directive invalid value", at: here)
+            }
+        case "directio":
+            guard values[0] == "off" || ConfigValues.parseSize(values[0]) != nil else {
+                throw ConfigError("\"directio\" directive invalid value", at: here)
+            }
+        case "use" where directive.arguments.count == 1:
+            guard ["epoll", "poll", "select"].contains(values[0]) else {
+                throw ConfigError("invalid event type \"\(values[0])\"", at: here)
             }
         case "worker_processes":
             if values[0] != "auto" && ConfigValues.parseNumber(values[0]) == nil {
@@ -225,7 +249,7 @@ struct ConfigValidator {
         var values = directive.values
         if values.count == 2 {
             guard values[0] == "modified" else {
-                throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+                throw ConfigError("\"expires\" directive invalid value", at: directive.location)
             }
             values.removeFirst()
         }
@@ -235,13 +259,13 @@ struct ConfigValidator {
             // @15h30m: a time of day.
             value.removeFirst()
             guard let seconds = ConfigValues.parseTime(value, unit: .seconds), seconds <= 24 * 60 * 60 else {
-                throw ConfigError("daily time value must be less than 24 hours", at: directive.location)
+                throw ConfigError("\"expires\" directive daily time value must be less than 24 hours", at: directive.location)
             }
             return
         }
         if value.hasPrefix("+") || value.hasPrefix("-") { value.removeFirst() }
         guard ConfigValues.parseTime(value, unit: .seconds) != nil else {
-            throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+            throw ConfigError("\"expires\" directive invalid value", at: directive.location)
         }
     }
 }

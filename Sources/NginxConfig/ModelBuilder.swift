@@ -43,8 +43,7 @@ struct ModelBuilder {
             let groupScope = ConfigScope(kind: child.name == "upstream" ? .upstream : .appPool,
                                          directives: Self.ownDirectives(child.block ?? []), parent: scope)
             if child.name == "upstream" {
-                let servers = try Self.upstreamServers(child)
-                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location, servers: servers))
+                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location))
             } else {
                 if groupScope.own("wsgi") == nil {
                     throw ConfigError("no \"wsgi\" directive in app_pool \"\(name)\"", at: child.location)
@@ -83,23 +82,6 @@ struct ModelBuilder {
             }
         }
         return warnings
-    }
-
-    /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.
-    static func upstreamServers(_ upstream: Directive) throws(ConfigError) -> [UpstreamServer] {
-        var servers: [UpstreamServer] = []
-        var supportsBackup = true
-        for child in upstream.block ?? [] {
-            switch child.name {
-            case "ip_hash", "hash", "random": supportsBackup = false
-            case "server": servers.append(try UpstreamServer.parse(child, supportsBackup: supportsBackup))
-            default: break
-            }
-        }
-        if servers.isEmpty {
-            throw ConfigError("no servers are inside upstream", at: upstream.blockEnd)
-        }
-        return servers
     }
 
     private mutating func buildServer(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> ServerBlock {

@@ -72,15 +72,10 @@ import Testing
         Case(events + "http {\n", #"unexpected end of file, expecting "}""#, line: 3),
         Case(events + "http { ; }\n", #"unexpected ";""#, line: 2),
         Case(events + "include /nonexistent/gantry-test.conf;\n", #"open() "/nonexistent/gantry-test.conf" failed (2: No such file or directory)"#, line: 2),
-        // upstream and proxy_pass
+        // upstream and proxy_pass (the rest of their checks are the ReverseProxy module's)
         Case(events + "http {\n  upstream u {\n  }\n}\n", "no servers are inside upstream", line: 4),
-        Case(events + "http {\n  upstream u { server 127.0.0.1 weight=0; }\n}\n", #"invalid parameter "weight=0""#, line: 3),
-        Case(events + "http {\n  upstream u { server foo.invalid; }\n}\n", #"host not found in upstream "foo.invalid""#, line: 3),
         Case(events + "http {\n  upstream u { server 127.0.0.1:1; }\n  upstream u { server 127.0.0.1:2; }\n}\n", #"duplicate upstream "u""#, line: 4),
-        Case(events + "http {\n  upstream u { ip_hash; server 127.0.0.1 backup; }\n}\n", #"balancing method does not support parameter "backup""#, line: 3),
         Case(events + "http {\n  server {\n    location / {\n      proxy_pass ftp://x;\n    }\n  }\n}\n", "invalid URL prefix", line: 5),
-        Case(events + "http {\n  server {\n    location ~ ^/a {\n      proxy_pass http://127.0.0.1/x;\n    }\n  }\n}\n",
-             #""proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block"#, line: 5),
         Case(events + "http {\n  upstream u { server 127.0.0.1; }\n  server {\n    location / {\n      proxy_pass http://u:81;\n    }\n  }\n}\n",
              #"upstream "u" may not have port 81"#, line: 6),
         Case(events + "http {\n  app_pool p {\n    workers 2;\n  }\n}\n", #"no "wsgi" directive in app_pool "p""#, line: 5),
