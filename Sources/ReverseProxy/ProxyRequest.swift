@@ -14,7 +14,24 @@ import NIOPosix
 public struct UpstreamTry: Sendable, Equatable {
     public var address: String
     public var status: Int?
+    /// Seconds from the start of this try to the end of the response (or the failure).
     public var responseTime: Double
+    /// Seconds to a connection (nil when it never connected).
+    public var connectTime: Double?
+    /// Seconds to the response head (nil when none came).
+    public var headerTime: Double?
+    /// Body bytes received from this server.
+    public var responseLength = 0
+
+    public init(address: String, status: Int? = nil, responseTime: Double = 0, connectTime: Double? = nil,
+                headerTime: Double? = nil, responseLength: Int = 0) {
+        self.address = address
+        self.status = status
+        self.responseTime = responseTime
+        self.connectTime = connectTime
+        self.headerTime = headerTime
+        self.responseLength = responseLength
+    }
 }
 
 /// One request on its way through the proxy: pick a peer, connect (or reuse), stream the
@@ -244,6 +261,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// Sends the request on a connected (or reused) connection.
     func attach(_ connection: UpstreamConnection) {
         self.connection = connection
+        if let index = tries.indices.last { tries[index].connectTime = elapsed(since: tryStartedAt) }
         connection.handler.delegate = self
         connection.requestsServed += 1
         requestSent = true
@@ -322,6 +340,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if status < 200 { return }  // 100 Continue and friends: nginx skips them.
         tries[tries.count - 1].status = status
         tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
+        tries[tries.count - 1].headerTime = tries[tries.count - 1].responseTime
         if let condition = NextUpstreamPolicy.condition(forStatus: status), canRetry(condition) {
             logger.info("upstream \"\(group.name)\" answered \(status), trying the next server")
             dropConnection()
@@ -339,6 +358,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard !finished, responseHeadSent else { return }
         armReadTimer()
+        tries[tries.count - 1].responseLength += buffer.readableBytes
         client.sendBody(.byteBuffer(buffer))
     }
 

@@ -7,11 +7,24 @@ public struct UpstreamVariableValues: Sendable, Equatable {
     public var upstreamAddr: String
     public var upstreamStatus: String
     public var upstreamResponseTime: String
+    public var upstreamConnectTime: String
+    public var upstreamHeaderTime: String
+    public var upstreamResponseLength: String
 
     public init(_ tries: [UpstreamTry]) {
         upstreamAddr = tries.map(\.address).joined(separator: ", ")
         upstreamStatus = tries.map { $0.status.map(String.init) ?? "-" }.joined(separator: ", ")
         upstreamResponseTime = tries.map { Self.seconds($0.responseTime) }.joined(separator: ", ")
+        upstreamConnectTime = tries.map { $0.connectTime.map(Self.seconds) ?? "-" }.joined(separator: ", ")
+        upstreamHeaderTime = tries.map { $0.headerTime.map(Self.seconds) ?? "-" }.joined(separator: ", ")
+        upstreamResponseLength = tries.map { String($0.responseLength) }.joined(separator: ", ")
+    }
+
+    /// As the front's module variables are named.
+    public var byName: [(String, String)] {
+        [("upstream_addr", upstreamAddr), ("upstream_status", upstreamStatus),
+         ("upstream_response_time", upstreamResponseTime), ("upstream_connect_time", upstreamConnectTime),
+         ("upstream_header_time", upstreamHeaderTime), ("upstream_response_length", upstreamResponseLength)]
     }
 
     /// Seconds with millisecond resolution, as nginx prints them (`0.004`).

@@ -14,6 +14,7 @@ Every answer says who answered and what arrived, so tests can check both sides:
   POST /upload            -> reads the body (length or chunked), answers {"received": N}
   POST /health            -> the same, with the health status
   GET  /health            -> 200, or the status set by GET /_control/health?status=NNN
+  GET  /ws (Upgrade: websocket) -> 101, then echoes bytes upper-cased until the client closes
   GET  /_stats            -> {"requests": N, "connections": N}
 Requests to /_control and /_stats are not counted.
 """
@@ -108,6 +109,20 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, {"requests": STATE["requests"], "connections": STATE["connections"]})
         with LOCK:
             STATE["requests"] += 1
+        if url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
+            # A stand-in for WebSocket: switch protocols, then echo bytes upper-cased until EOF.
+            self.send_response(101)
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            while True:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                self.connection.sendall(data.upper())
+            self.close_connection = True
+            return
         if url.path == "/health":
             return self._json(STATE["health"], self._describe())
         if url.path == "/slow":
