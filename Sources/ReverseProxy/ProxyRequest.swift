@@ -157,6 +157,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func nextPeer(first: Bool) {
         guard !finished else { return }
+        if !first, group.isSuperseded(attempt) {
+            // The servers were replaced (an app pool's workers restarted or reloaded): retry among the current ones.
+            moveToCurrentServers()
+        }
+        if group.hasNoServers(attempt), waitForServers() { return }
         if let address = group.pick(&attempt) {
             holdingPeer = true
             connect(to: address)
@@ -183,6 +188,43 @@ final class ProxyRequest: UpstreamResponseDelegate {
             finish(status: .badGateway)
         }
         return true
+    }
+
+    /// A group with no servers yet (an app pool between a worker's death and its replacement):
+    /// wait up to `proxy_connect_timeout` for servers, as a shared listen backlog would.
+    func waitForServers() -> Bool {
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let loop = self.loop
+        let generation = attempt.generation
+        let registered = group.whenServersReplaced(after: generation) {
+            loop.execute {
+                let request = bound.value
+                guard !request.finished, request.attempt.generation == generation else { return }
+                request.queueTimer?.cancel()
+                request.queueTimer = nil
+                request.moveToCurrentServers()
+                request.nextPeer(first: true)
+            }
+        }
+        guard registered else {
+            moveToCurrentServers()
+            return group.hasNoServers(attempt) ? waitForServers() : false
+        }
+        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
+            guard !finished, attempt.generation == generation else { return }
+            logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
+            finish(status: .badGateway)
+        }
+        return true
+    }
+
+    /// Balances over the group's current servers from now on, with a fresh set of tries.
+    func moveToCurrentServers() {
+        group.endAttempt(attempt)
+        let variables = client.variables
+        let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: group.hashKey.map { $0.render(variables) } ?? "",
+                                     maxTries: settings.nextUpstreamTries)
     }
 
     func dequeued() {
@@ -498,7 +540,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
                                                 requestSent: requestSent) else { return false }
         if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
-        return attempt.triesLeft > 1
+        return attempt.triesLeft > 1 || group.isSuperseded(attempt)
     }
 
     /// A try failed before the response reached the client: next server, or 502/504.

@@ -53,7 +53,7 @@ public struct UpstreamDefinition: Sendable {
         let balancing: Set<String> = ["least_conn", "ip_hash", "hash", "random", "keepalive", "keepalive_timeout",
                                       "keepalive_requests", "keepalive_time", "health_check", "queue"]
         let own = ConfigScope(kind: .upstream, directives: scope.directives.filter { balancing.contains($0.name) }, parent: nil)
-        var definition = try parse(name: name, scope: own, location: location, requireServers: false)
+        var definition = try parse(name: name, scope: own, location: location, requiresServers: false)
         if !own.directives.contains(where: { ["ip_hash", "hash", "random"].contains($0.name) }) {
             definition.method = .leastConn
         }
@@ -63,12 +63,13 @@ public struct UpstreamDefinition: Sendable {
         return definition
     }
 
-    /// Parses an `upstream` block's scope.
+    /// Parses an `upstream` block's scope. `requiresServers` false: the servers come later (an app
+    /// pool's workers), and directives in `ignoring` belong to the block's owner.
     public static func parse(name: String, scope: ConfigScope, location: SourceLocation?,
-                             requireServers: Bool = true) throws(ConfigError) -> UpstreamDefinition {
+                             requiresServers: Bool = true, ignoring: Set<String> = []) throws(ConfigError) -> UpstreamDefinition {
         var definition = UpstreamDefinition(name: name)
         definition.location = location
-        for directive in scope.directives {
+        for directive in scope.directives where !ignoring.contains(directive.name) {
             switch directive.name {
             case "server": break
             case "least_conn": definition.method = .leastConn
@@ -124,7 +125,7 @@ public struct UpstreamDefinition: Sendable {
         for directive in scope.directives where directive.name == "server" {
             definition.servers.append(try parseServer(directive, method: definition.method))
         }
-        if requireServers, definition.servers.isEmpty {
+        if definition.servers.isEmpty && requiresServers {
             throw ConfigError("no servers are inside upstream", at: location)
         }
         return definition

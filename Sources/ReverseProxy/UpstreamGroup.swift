@@ -35,6 +35,8 @@ public final class UpstreamGroup: Sendable {
     struct State {
         var current: Int
         var generations: [Int: Generation]
+        /// Requests waiting for servers (an app pool between a worker's death and its replacement).
+        var serverWaiters: [@Sendable () -> Void] = []
     }
 
     /// The per-request side: which server list it balances over, and nginx's tries.
@@ -85,16 +87,41 @@ public final class UpstreamGroup: Sendable {
     /// Switches new requests to `servers` (same balancing method); requests already running
     /// finish on the servers they started with. Idle pooled connections to servers that left are closed.
     public func replaceServers(_ servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) {
-        state.withLockedValue { state in
+        let waiters = state.withLockedValue { state -> [@Sendable () -> Void] in
             let method = state.generations[state.current]!.balancer.method
             let old = state.current
             state.current += 1
             state.generations[state.current] = Generation(
                 balancer: UpstreamBalancer(peers: servers.map(\.peer), method: method), addresses: servers.map(\.address))
             Self.dropIfDrained(old, in: &state)
+            defer { state.serverWaiters = [] }
+            return state.serverWaiters
         }
         pool.closeIdle(except: Set(servers.map(\.address)))
+        for waiter in waiters { waiter() }
         wakeOneWaiter()
+    }
+
+    /// The generation new requests start on.
+    var currentGeneration: Int { state.withLockedValue { $0.current } }
+
+    /// Whether the servers changed since `attempt` began: a retry then moves to the new ones
+    /// (the old servers of an app pool are on their way out).
+    func isSuperseded(_ attempt: Attempt) -> Bool { currentGeneration != attempt.generation }
+
+    /// Whether `attempt`'s server list is empty (an app pool with no worker accepting yet).
+    func hasNoServers(_ attempt: Attempt) -> Bool {
+        state.withLockedValue { $0.generations[attempt.generation]?.addresses.isEmpty ?? true }
+    }
+
+    /// Runs `callback` (on any thread) once the servers are replaced after `generation`;
+    /// false when that already happened.
+    func whenServersReplaced(after generation: Int, _ callback: @escaping @Sendable () -> Void) -> Bool {
+        state.withLockedValue { state in
+            guard state.current == generation else { return false }
+            state.serverWaiters.append(callback)
+            return true
+        }
     }
 
     private static func dropIfDrained(_ generation: Int, in state: inout State) {
