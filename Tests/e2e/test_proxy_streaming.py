@@ -15,20 +15,24 @@ LIMIT = 32 << 20
 @pytest.fixture
 def setup(gantry, tmp_path):
     upstream = Upstream("s", unix_path=str(tmp_path / "s.sock")).start()
-    port = free_port()
-    front = Gantry(gantry, f"""
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 2g;   # (0 should mean "no limit"; the front does not honour that yet)
-        location / {{ proxy_pass http://unix:{upstream.unix_path}:; proxy_read_timeout 120s; }}
-    }}""", port, tmp_path).start()
-    # Warm up (first requests allocate pools, caches, code pages).
-    for _ in range(3):
-        front.request("GET", "/download?bytes=4000000")
-        front.request("POST", "/upload", body=b"w" * 4_000_000)
-    yield front
-    front.stop()
-    upstream.kill()
+    front = None
+    try:
+        port = free_port()
+        front = Gantry(gantry, f"""
+        server {{
+            listen 127.0.0.1:{port};
+            client_max_body_size 0;
+            location / {{ proxy_pass http://unix:{upstream.unix_path}:; proxy_read_timeout 120s; }}
+        }}""", port, tmp_path).start()
+        # Warm up (first requests allocate pools, caches, code pages).
+        for _ in range(3):
+            front.request("GET", "/download?bytes=4000000")
+            front.request("POST", "/upload", body=b"w" * 4_000_000)
+        yield front
+    finally:
+        if front:
+            front.stop()
+        upstream.kill()
 
 
 def read_head(sock):
