@@ -87,6 +87,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var timer: Scheduled<Void>?
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
+    /// Set once a module switched the connection to a byte tunnel (WebSocket after 101).
+    private var tunnel: ((ByteBuffer?) -> Void)?
 
     /// Most bytes kept in memory for pipelined requests before reading stops.
     private static let maxBuffered = 64 * 1024
@@ -158,12 +160,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         sendTimer?.cancel()
+        if let tunnel {
+            self.tunnel = nil
+            tunnel(nil)
+            if let inFlight = current {
+                inFlight.exchange = nil
+                log(inFlight)
+                current = nil
+            }
+        }
         if let inFlight = current, !inFlight.responseDone {
             if let consumer = inFlight.bodyConsumer, !inFlight.bodyDone {
                 consumer(.failed(ChannelError.eof))
             }
-            inFlight.exchange?.onClientClose?()
-            inFlight.exchange?.onClientClose = nil
+            let exchange = inFlight.exchange
+            inFlight.exchange = nil
+            inFlight.bodyConsumer = nil
+            exchange?.onClientClose?()
+            exchange?.onClientClose = nil
+            exchange?.onWritabilityChanged = nil
             // nginx logs 499 when the client closes before the response.
             if inFlight.status == 0 { inFlight.status = 499 }
             log(inFlight)
@@ -174,6 +189,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        if let tunnel {
+            tunnel(incoming)
+            return
+        }
         if buffer.readableBytes == 0 {
             buffer = incoming
         } else {
@@ -219,7 +238,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GracefulShutdownEvent {
             quiescing = true
-            if current == nil { close() }
+            // Idle: close once what is already queued has been written.
+            if current == nil { closeAfterWrites() }
+            return
+        }
+        if event is ConfigurationReloadedEvent {
+            // Finish on the old configuration and close; an idle keep-alive connection closes now,
+            // a fresh one (its first request may be on its way) serves that request first.
+            quiescing = true
+            if current == nil && requestCount > 0 && buffer.readableBytes == 0 { close() }
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
@@ -390,8 +417,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             let key = RequestEngine.GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: level)
             front.threadPool.runIfActive(eventLoop: loop) { Gzip.compress(file: file, level: level) }.hop(to: loop).assumeIsolated().whenComplete { [self] (result: Result<ByteBuffer?, any Error>) in
                 if case .success(let compressed?) = result {
-                    if engine.gzipCache.count > 256 { engine.gzipCache.removeAll() }
-                    engine.gzipCache[key] = compressed
+                    engine.storeCompressed(compressed, for: key)
                     runEngine(inFlight)
                 } else {
                     var response = FrontResponse.builtinPage(.internalServerError, serverTokens: true, allocator: context?.channel.allocator ?? ByteBufferAllocator())
@@ -400,13 +426,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
                 }
             }
         case .content(let handler, let location):
-            if case .length(let n) = inFlight.request.head.framing, n > location.clientMaxBodySize {
-                front.logger.error("client intended to send too large body: \(n) bytes, client: \(remoteAddress)")
-                var response = engine.errorResponse(.payloadTooLarge, &inFlight.request, location: location)
-                response.closeConnection = true
-                write(response, for: inFlight)
-                return
-            }
             let head = inFlight.request.head
             let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
             let hasBody = head.framing != .none && head.framing != .length(0)
@@ -459,6 +478,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             head.writeString("Last-Modified: \(value)\r\n")
         }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
             head.writeString("\(name): \(value)\r\n")
         }
@@ -545,9 +565,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if !inFlight.keepAlive {
             log(inFlight)
             current = nil
-            closing = true
-            flushIfNeeded()
-            context?.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: nil)
             closeAfterWrites()
             return
         }
@@ -556,7 +573,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         log(inFlight)
         current = nil
         if quiescing {
-            flushIfNeeded()
             closeAfterWrites()
             return
         }
@@ -572,8 +588,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func closeAfterWrites() {
-        guard let context else { return }
+        guard let context, !closing else { return }
         closing = true
+        needsFlush = false
         timer?.cancel()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
@@ -641,9 +658,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     // MARK: ExchangeSink
 
-    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void) {
-        guard let inFlight = current else { return }
+    func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.bodyConsumer = onPart
+        let head = inFlight.request.head
+        if !inFlight.bodyDone, head.version.minor >= 1, !inFlight.headSent,
+           head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
+            // The client waits for this before sending the body (nginx sends it when the body is first read).
+            var interim = context.channel.allocator.buffer(capacity: 25)
+            interim.writeString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(interim)), promise: nil)
+        }
         let pending = inFlight.pendingBody
         inFlight.pendingBody = []
         for bytes in pending { onPart(.bytes(bytes)) }
@@ -660,15 +685,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
-    func exchangeSetBodyPaused(_ paused: Bool) {
+    func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool) {
+        guard current?.exchange === exchange else { return }
         bodyPaused = paused
         if !paused {
             processBuffer()
         }
     }
 
-    func exchangeSendHead(_ responseHead: HTTPResponseHead) {
-        guard let inFlight = current, let context, !inFlight.headSent else { return }
+    func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var response = FrontResponse(status: responseHead.status)
@@ -696,6 +722,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
         head.writeString("\r\n")
         inFlight.status = code
@@ -703,8 +730,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
     }
 
-    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void> {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else {
+    func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else {
             return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
@@ -726,8 +753,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         return promise.futureResult
     }
 
-    func exchangeSendEnd() {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendEnd(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
         if inFlight.chunked && !inFlight.noBody {
             var last = context.channel.allocator.buffer(capacity: 5)
             last.writeString("0\r\n\r\n")
@@ -735,17 +762,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         needsFlush = true
         inFlight.exchange = nil
-        if !inFlight.bodyDone {
+        let bodyPending = !inFlight.bodyDone
+        if bodyPending {
             // The module did not read the whole body: discard the rest, as nginx does.
             inFlight.bodyConsumer = nil
             bodyPaused = false
         }
         responseFinished(inFlight)
         flushIfNeeded()
+        if bodyPending && !processing { processBuffer() }
     }
 
-    func exchangeSendError(_ status: HTTPResponseStatus) {
-        guard let inFlight = current, !inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) {
+        guard let inFlight = current, inFlight.exchange === exchange, !inFlight.headSent, !inFlight.responseDone else { return }
         inFlight.exchange = nil
         inFlight.bodyConsumer = nil
         bodyPaused = false
@@ -757,8 +786,49 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         flushIfNeeded()
     }
 
-    func exchangeAbort() {
-        guard let inFlight = current else { return }
+    func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
+        inFlight.request.variables.moduleValues[name] = value
+    }
+
+    func exchangeSwitchToTunnel(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
+        inFlight.headSent = true
+        inFlight.status = Int(responseHead.status.code)
+        timer?.cancel()
+        let location = inFlight.request.location ?? defaultServer.serverLevel
+        var head = context.channel.allocator.buffer(capacity: 256)
+        writeStatusLine(&head, responseHead.status)
+        writeCommonHeaders(&head, location: location)
+        for (name, value) in responseHead.headers {
+            let lower = name.lowercased()
+            if lower == "server" || lower == "date" || lower == "content-length" || lower == "transfer-encoding" { continue }
+            head.writeString("\(name): \(value)\r\n")
+        }
+        head.writeString("\r\n")
+        inFlight.headBytes = head.readableBytes
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        tunnel = onBytes
+        // Bytes the client sent after the request head already belong to the tunnel.
+        if buffer.readableBytes > 0 {
+            let early = buffer
+            buffer = ByteBuffer()
+            onBytes(early)
+        }
+    }
+
+    func exchangeSendTunnelBytes(_ exchange: HTTPExchange, _ bytes: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, tunnel != nil else {
+            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        inFlight.bodyBytes += bytes.readableBytes
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        return promise.futureResult
+    }
+
+    func exchangeAbort(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.keepAlive = false
         inFlight.responseDone = true
         inFlight.exchange = nil
@@ -770,3 +840,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
 /// Sent to every connection when the server stops: finish the current response, then close.
 struct GracefulShutdownEvent: Sendable {}
+
+/// `gantry -s reload` switched the configuration: this connection is on the old one.
+struct ConfigurationReloadedEvent: Sendable {}

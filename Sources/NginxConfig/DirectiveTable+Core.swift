@@ -14,14 +14,14 @@ extension DirectiveTable {
         .init(module: "core", "include", everywhere, .take1, .supported, repeatable: true,
               note: "A relative path is looked up beside the including file first, then in the configuration prefix (nginx: prefix only). `mime.types` is built in when no such file exists."),
         .init(module: "core", "daemon", main, .flag, .supported, value: .flag,
-              note: "Gantry stays in the foreground unless `daemon on`."),
+              note: "Gantry runs in the foreground (systemd, containers, a terminal); `daemon on` is refused at start."),
         .init(module: "core", "master_process", main, .flag, .unsupported, value: .flag),
-        .init(module: "core", "pid", main, .take1, .supported),
-        .init(module: "core", "user", main, .take12, .supported),
+        .init(module: "core", "pid", main, .take1, .supported, note: "Default `logs/gantry.pid` under the prefix (nginx: a compile-time path); `gantry -s` reads it."),
+        .init(module: "core", "user", main, .take12, .supported, note: "Started as root, gantry binds its ports, then the front and every app_pool worker run as this user (default group: the user's own)."),
         .init(module: "core", "worker_processes", main, .take1, .supported,
               note: "The number of event-loop threads in the one front process (nginx: worker processes). `auto` is one per core."),
         .init(module: "core", "worker_cpu_affinity", main, .oneOrMore, .accepted),
-        .init(module: "core", "worker_priority", main, .take1, .unsupported),
+        .init(module: "core", "worker_priority", main, .take1, .unsupported, repeatable: true),
         .init(module: "core", "worker_rlimit_nofile", main, .take1, .accepted, value: .number),
         .init(module: "core", "worker_rlimit_core", main, .take1, .accepted, value: .offset),
         .init(module: "core", "worker_shutdown_timeout", main, .take1, .unsupported, value: .milliseconds),
@@ -38,8 +38,8 @@ extension DirectiveTable {
               repeatable: true),
         .init(module: "core", "ssl_engine", main, .take1, .unsupported),
         .init(module: "core", "google_perftools_profiles", main, .take1, .unsupported),
-        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .supported, repeatable: true,
-              note: "`stderr` and file paths; `syslog:` and `memory:` are refused."),
+        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .partial("one per process: main (else http); refused in server/location at start"), repeatable: true,
+              note: "`stderr` and file paths; `syslog:` and `memory:` are refused. One error log per process: the main context's (else the `http` one's) first `error_log`; in `server`/`location` Gantry refuses it at start."),
 
         // MARK: ngx_events_module
         .init(module: "events", "events", main, [.block, .noArgs], .supported),
@@ -50,6 +50,7 @@ extension DirectiveTable {
         .init(module: "events", "accept_mutex_delay", events, .take1, .accepted, value: .milliseconds),
         .init(module: "events", "debug_connection", events, .take1, .accepted, repeatable: true),
         .init(module: "events", "worker_aio_requests", events, .take1, .accepted, value: .number),
+        .init(module: "events", "epoll_events", [.events], .take1, .accepted),
 
         // MARK: ngx_http_module
         .init(module: "http", "http", main, [.block, .noArgs], .supported),

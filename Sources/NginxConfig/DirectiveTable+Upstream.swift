@@ -11,13 +11,13 @@ extension DirectiveTable {
         .init(module: "http_upstream", "server", [.upstream], .oneOrMore, .supported, repeatable: true,
               note: "`weight=`, `max_fails=`, `fail_timeout=`, `max_conns=`, `backup`, `down`; `resolve`, `service=`, `route=`, `slow_start=` are refused."),
         // MARK: ngx_http_upstream_least_conn_module
-        .init(module: "http_upstream_least_conn", "least_conn", [.upstream], .noArgs, .supported),
+        .init(module: "http_upstream_least_conn", "least_conn", [.upstream], .noArgs, .supported, repeatable: true),
         // MARK: ngx_http_upstream_ip_hash_module
-        .init(module: "http_upstream_ip_hash", "ip_hash", [.upstream], .noArgs, .supported),
+        .init(module: "http_upstream_ip_hash", "ip_hash", [.upstream], .noArgs, .supported, repeatable: true),
         // MARK: ngx_http_upstream_hash_module
-        .init(module: "http_upstream_hash", "hash", [.upstream], .take12, .supported),
+        .init(module: "http_upstream_hash", "hash", [.upstream], .take12, .supported, repeatable: true),
         // MARK: ngx_http_upstream_random_module
-        .init(module: "http_upstream_random", "random", [.upstream], [.noArgs, .take12], .supported),
+        .init(module: "http_upstream_random", "random", [.upstream], [.noArgs, .take12], .supported, repeatable: true),
         // MARK: ngx_http_upstream_keepalive_module
         .init(module: "http_upstream_keepalive", "keepalive", groups, .take1, .supported, value: .number),
         .init(module: "http_upstream_keepalive", "keepalive_timeout", groups, .take1, .supported, value: .milliseconds),

@@ -102,7 +102,8 @@ enum ListenParser {
             hostText = url[..<colon]
             number = try port(url[url.index(after: colon)...])
         }
-        if hostText == "*" { return ([nil], number) }
+        // `*:80`, `0.0.0.0:80` and `80` are one address to nginx: all IPv4 addresses.
+        if hostText == "*" || hostText == "0.0.0.0" { return ([nil], number) }
         let host = String(hostText)
         if IPAddressText.isIPv4(host) { return ([host], number) }
         let resolved = HostsFile.addresses(of: host)

@@ -46,3 +46,15 @@ enum ServerNameParser {
         return String(decoding: buffer[..<end], as: UTF8.self).lowercased()
     }
 }
+
+extension ServerName {
+    /// The name as nginx prints it in messages (`*.example.com` as written `.example.com`).
+    var configText: String {
+        switch self {
+        case .exact(let name): name
+        case .leadingWildcard(let suffix): suffix
+        case .trailingWildcard(let prefix): prefix + "*"
+        case .regex(let pattern): "~" + pattern
+        }
+    }
+}

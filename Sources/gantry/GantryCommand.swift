@@ -4,7 +4,10 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import HTTPFront
+import Logging
 import NginxConfig
+import ReverseProxy
 
 /// `gantry` with nginx's own flags: `-c`, `-t`, `-T`, `-q`, `-p`, `-g`, `-e`, `-v`, `-V`, `-h`.
 ///
@@ -16,7 +19,7 @@ struct GantryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gantry",
         abstract: "nginx-compatible front and supervised WSGI app servers from one config file.",
-        usage: "gantry [-hvVtTq] [-c FILE] [-p PREFIX] [-e ERRORLOG] [-g DIRECTIVES]\n       gantry <subcommand> …",
+        usage: "gantry [-hvVtTq] [-s SIGNAL] [-c FILE] [-p PREFIX] [-e ERRORLOG] [-g DIRECTIVES]\n       gantry <subcommand> …",
         subcommands: [WSGICommand.self, ServeCommand.self, WorkerCommand.self]
     )
 
@@ -35,6 +38,10 @@ struct GantryCommand: ParsableCommand {
     @Option(name: .customShort("e", allowingJoined: true),
             help: ArgumentHelp("Error log file to use until the configuration's own error_log takes over; `stderr` for standard error.", valueName: "errorlog"))
     var errorLog: String?
+
+    @Option(name: .customShort("s", allowingJoined: true),
+            help: ArgumentHelp("Send a signal to the running gantry (its `pid` file): stop, quit, reopen, reload.", valueName: "signal"))
+    var signal: String?
 
     @Flag(name: .customShort("t"), help: "Test the configuration and exit.")
     var test = false
@@ -58,19 +65,23 @@ struct GantryCommand: ParsableCommand {
             if !test && !testAndDump { return }
         }
         let loader = ConfigurationLoader(configFile: configFile, prefix: prefix, globalDirectives: globalDirectives)
+        if let signal { return try SignalCommand.send(signal, loader: loader) }
         let file = loader.resolvedConfigFile
         let configuration: Configuration
         do {
             configuration = try loader.load()
+            for warning in configuration.warnings {
+                log("warn", warning.description)
+            }
+            if test || testAndDump {
+                try Self.compileModules(configuration)
+            }
         } catch {
             log("emerg", error.description)
             if test || testAndDump {
                 Console.error("gantry: configuration file \(file) test failed")
             }
             throw ExitCode(1)
-        }
-        for warning in configuration.warnings {
-            log("warn", warning.description)
         }
         if test || testAndDump {
             if !quiet {
@@ -86,14 +97,23 @@ struct GantryCommand: ParsableCommand {
         }
         var running = configuration
         running.commandLineErrorLog = errorLog
-        try StackRunner.run(running)
+        try StackRunner.run(running, loader: loader)
+    }
+
+    /// Compiles what the running stack compiles (the front's servers and locations, the proxy's
+    /// upstreams) without binding or starting anything, so `-t` refuses what start-up would.
+    static func compileModules(_ configuration: Configuration) throws(ConfigError) {
+        let quiet = Logger(label: "gantry.test") { _ in SwiftLogNoOpLogHandler() }
+        let proxy = try ReverseProxyModule(configuration: configuration, logger: quiet)
+        let front = try HTTPFrontServer(configuration: configuration, modules: [proxy], logger: quiet)
+        front.shutdownGracefully(timeout: .zero)
     }
 
     /// An nginx-style start-up message: to stderr, and to the `-e` file when one is given.
     private func log(_ level: String, _ message: String) {
         Console.error("gantry: [\(level)] \(message)")
         if let errorLog, errorLog != "stderr" {
-            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#0: \(message)\n", to: errorLog)
+            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#\(getpid()): \(message)\n", to: errorLog)
         }
     }
 

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import HTTPFront
 import Logging
@@ -16,31 +15,9 @@ enum StackRunner {
         return [proxy]
     }
 
-    /// Starts the front and blocks until SIGTERM, SIGINT or SIGQUIT, then stops
-    /// gracefully: no new connections, in-flight responses finish.
-    static func run(_ configuration: Configuration) throws {
-        let logger = makeErrorLogger(configuration)
-        let server: HTTPFrontServer
-        do {
-            server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration, logger: logger), logger: logger)
-        } catch {
-            logger.critical("\(error)")
-            Console.error("gantry: [emerg] \(error)")
-            throw ExitCode(1)
-        }
-        do {
-            try server.start()
-        } catch {
-            let message = "bind() failed: \(error)"
-            logger.critical("\(message)")
-            Console.error("gantry: [emerg] \(message)")
-            server.shutdownGracefully(timeout: .zero)
-            throw ExitCode(1)
-        }
-        waitForStopSignal()
-        logger.notice("signal received, exiting gracefully")
-        server.shutdownGracefully()
-        logger.notice("exit")
+    /// Starts the front and every `app_pool`, then serves until a stop signal (see `Stack`).
+    static func run(_ configuration: Configuration, loader: ConfigurationLoader) throws {
+        try Stack(loader: loader, configuration: configuration).run()
         errorLogFile?.close()
     }
 
@@ -51,7 +28,7 @@ enum StackRunner {
     static func makeErrorLogger(_ configuration: Configuration) -> Logger {
         var path = configuration.prefix + "logs/error.log"
         var level = Logger.Level.error
-        if let directive = configuration.main.effective("error_log") {
+        if let directive = configuration.main.own("error_log") ?? configuration.http?.scope.own("error_log") {
             path = directive.values[0]
             if directive.values.count > 1, let parsed = ErrorLogHandler.level(nginxName: directive.values[1]) { level = parsed }
         } else if let commandLine = configuration.commandLineErrorLog {
@@ -79,17 +56,10 @@ enum StackRunner {
         return Logger(label: "gantry") { _ in ErrorLogHandler(file: file, level: chosenLevel) }
     }
 
-    private static func waitForStopSignal() {
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT, SIGQUIT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        stop.wait()
-        for source in sources { source.cancel() }
+    /// `USR1` / `-s reopen`: the error log file again (logrotate moved it).
+    static func reopenErrorLog() {
+        if let problem = errorLogFile?.open() { Console.error("gantry: [alert] \(problem)") }
     }
+
+    static func closeErrorLog() { errorLogFile?.close() }
 }
