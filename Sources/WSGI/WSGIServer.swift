@@ -57,7 +57,7 @@ final class WSGIServerCore: @unchecked Sendable {
     /// Jobs running longer than `seconds`.
     func overdueJobs(after seconds: Double) -> [WSGIJob] {
         let limit = NIODeadline.now() - .nanoseconds(Int64(seconds * 1e9))
-        return monitor.withLock { running.values.filter { $0.started < limit } }
+        return monitor.withLock { running.values.filter { ($0.started ?? .distantFuture) < limit } }
     }
 
     func logAccess(_ job: WSGIJob, status: Int, bodyBytes: Int) {

@@ -322,6 +322,20 @@ def test_timeout_answers_504_and_exits(gantry, path):
         assert "WORKER TIMEOUT" in w.log
 
 
+def test_time_waiting_in_the_queue_does_not_count_toward_the_timeout(gantry):
+    w = Worker(gantry, "worker_apps:slow", "--timeout", "2")
+    with w.start():
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(requests.get(w.url("/?0.8"), timeout=30).status_code))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [200] * 4
+        assert w.alive() and "WORKER TIMEOUT" not in w.log
+
+
 # Signals, control fd, max-requests ------------------------------------------------------
 
 def test_sigterm_is_fast(gantry):
