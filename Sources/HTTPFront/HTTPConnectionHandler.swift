@@ -87,6 +87,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var timer: Scheduled<Void>?
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
+    /// The client shut down its sending side: no further request can arrive.
+    private var inputClosed = false
     /// Set once a module switched the connection to a byte tunnel (WebSocket after 101).
     private var tunnel: ((ByteBuffer?) -> Void)?
 
@@ -238,13 +240,24 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GracefulShutdownEvent {
             quiescing = true
-            // Idle: close once what is already queued has been written.
-            if current == nil { closeAfterWrites() }
+            // Idle (or only discarding a body): close once what is queued has been written.
+            if current == nil || current!.responseDone { closeAfterWrites() }
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // Half-closed by the client: answer what is complete, then close.
-            if current == nil && buffer.readableBytes == 0 { close() }
+            // Half-closed by the client: nothing more can arrive, so answer what is complete, then close.
+            inputClosed = true
+            guard let inFlight = current else {
+                closeAfterWrites()
+                return
+            }
+            if !inFlight.bodyDone {
+                inFlight.bodyDone = true
+                let consumer = inFlight.bodyConsumer
+                inFlight.bodyConsumer = nil
+                consumer?(.failed(ChannelError.eof))
+                if inFlight.responseDone { closeAfterWrites() }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -290,6 +303,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         if current == nil, buffer.readableBytes == 0 {
             buffer.clear()
+        }
+        if current == nil && inputClosed && !closing {
+            closeAfterWrites()
         }
         flushIfNeeded()
         if readPending && !bodyPaused && !(current != nil && buffer.readableBytes > Self.maxBuffered) {
@@ -562,7 +578,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         // The request body must be read (and discarded) before the next request.
-        guard inFlight.bodyDone else { return }
+        guard inFlight.bodyDone else {
+            armBodyTimer()
+            return
+        }
         log(inFlight)
         current = nil
         if quiescing {
@@ -597,6 +616,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         timer?.cancel()
         guard let context else { return }
         context.close(promise: nil)
+    }
+
+    /// A body being discarded after the response must keep arriving (nginx: `client_body_timeout`, 60 s).
+    private func armBodyTimer() {
+        timer?.cancel()
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(60)) { [weak self] in
+            guard let self, let inFlight = self.current, !inFlight.bodyDone else { return }
+            self.close()
+        }
     }
 
     private func armTimer(milliseconds: Int64) {
