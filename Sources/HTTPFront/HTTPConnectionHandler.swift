@@ -453,7 +453,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let context, current === inFlight else { return }
         var response = response
         let location = response.location ?? inFlight.request.location ?? defaultServer.serverLevel
-        if response.contentLength == -1 {
+        if response.closeWithoutResponse {
             // `return 444`: close without a response.
             inFlight.status = 444
             inFlight.responseDone = true
@@ -469,29 +469,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.keepAlive = keepAlive
 
         if response.location != nil { applyHeaderFilters(&response, location: location, request: inFlight.request) }
+        // nginx's order: Server, Date, Content-Type, Content-Length, Last-Modified, Location,
+        // Connection, Keep-Alive, then the other headers as the phases added them.
         var head = context.channel.allocator.buffer(capacity: 256)
         writeStatusLine(&head, response.status)
         writeCommonHeaders(&head, location: location)
-        for (name, value) in response.headers where name == "Content-Type" {
-            head.writeString("Content-Type: \(value)\r\n")
+        if let type = response.headers.first(where: { $0.0 == "Content-Type" }) {
+            head.writeString("Content-Type: \(type.1)\r\n")
         }
         if let length = response.contentLength {
             head.writeString("Content-Length: \(length)\r\n")
         }
-        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "ETag" && name != "Accept-Ranges" && !name.isEmpty && !name.hasPrefix("~") {
-            if name == "Location" || name == "Content-Encoding" || name == "Content-Range" {
-                head.writeString("\(name): \(value)\r\n")
-            }
-        }
-        for (name, value) in response.headers where name == "Last-Modified" {
-            head.writeString("Last-Modified: \(value)\r\n")
+        for name in ["Last-Modified", "Location"] {
+            if let header = response.headers.first(where: { $0.0 == name }) { head.writeString("\(name): \(header.1)\r\n") }
         }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
-        for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
-            head.writeString("\(name): \(value)\r\n")
-        }
-        for (name, value) in response.headers where !["Content-Type", "Last-Modified", "ETag", "Accept-Ranges", "Location", "Content-Encoding", "Content-Range"].contains(name) {
+        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "Location" {
             head.writeString("\(name): \(value)\r\n")
         }
         head.writeString("\r\n")

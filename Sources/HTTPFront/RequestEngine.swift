@@ -409,8 +409,7 @@ final class RequestEngine {
         default:
             if action.status == 444 {
                 var close = FrontResponse(status: status)
-                close.closeConnection = true
-                close.contentLength = -1
+                close.closeWithoutResponse = true
                 return .respond(close)
             }
             if let text = value {

@@ -35,6 +35,7 @@ http {{
         location = /exact {{ return 200 "exact $uri $arg_a"; }}
         location /ret {{ return 301 /dir/; }}
         location /redirect-url {{ return https://example.com/x?$args; }}
+        location /drop {{ return 444; }}
         location /tf/ {{ try_files $uri $uri/ /hello.txt; }}
         location /tfcode {{ try_files /nothing =418; }}
         location /tfnamed {{ try_files /nothing @named; }}
@@ -208,6 +209,11 @@ def test_return_forms(front):
     assert status == 301 and headers["location"] == f"http://127.0.0.1:{front.port}/dir/"
     status, headers, _ = get(front, "/redirect-url?q=1")
     assert status == 302 and headers["location"] == "https://example.com/x?q=1"
+
+
+def test_return_444_closes_without_answer(front):
+    out, closed = raw(front.addr, b"GET /drop HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert out == b"" and closed
 
 
 def test_error_page_rewrites_status(front):
