@@ -19,6 +19,8 @@ http {{
     default_type application/octet-stream;
     log_format short '$request_method $uri $status $body_bytes_sent a=$arg_x h=$http_x_test';
     access_log {logs}/access.log short;
+    log_format vars '[$time_local] [$time_iso8601] t=$request_time rp=$remote_port sp=$server_port $scheme $server_name $host "$request" $request_uri $args';
+    access_log {logs}/vars.log vars;
     keepalive_requests 5;
 
     server {{
@@ -315,6 +317,17 @@ def test_http10_closes_unless_keepalive(front):
     assert out.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in out and closed
     out, closed = raw(front.addr, b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", timeout=1.0)
     assert b"Connection: keep-alive" in out and not closed
+
+
+def test_log_variables(front):
+    get(front, "/hello.txt?v=1", headers={"Host": "LocalHost"})
+    log = front.base / "logs" / "vars.log"
+    pattern = (r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] \[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\] "
+               r"t=\d+\.\d{3} rp=\d+ sp=%d http localhost localhost \"GET /hello.txt\?v=1 HTTP/1.1\" /hello.txt\?v=1 v=1" % front.port)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not re.search(pattern, log.read_text()):
+        time.sleep(0.1)
+    assert re.search(pattern, log.read_text()), log.read_text()
 
 
 def test_access_log_lines(front):
