@@ -404,7 +404,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     private func runEngine(_ inFlight: InFlight) {
         guard current === inFlight, !closing else { return }
-        switch engine.process(&inFlight.request) {
+        let step = engine.process(&inFlight.request)
+        refreshStaleEntries()
+        switch step {
         case .respond(let response):
             write(response, for: inFlight)
         case .probe(let key):
@@ -444,6 +446,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
                                         channel: context.channel, requestBodyLength: bodyLength, hasRequestBody: hasBody, sink: self)
             inFlight.exchange = exchange
             handler.handle(exchange)
+        }
+    }
+
+    /// Re-probes, off the loop, the cache entries the engine answered from while stale.
+    private func refreshStaleEntries() {
+        let keys = engine.takeStaleKeys()
+        guard !keys.isEmpty else { return }
+        let engine = self.engine
+        let loop = eventLoop
+        for key in keys {
+            front.threadPool.runIfActive(eventLoop: loop) { FileSystem.probe(key) }.hop(to: loop).assumeIsolated()
+                .whenComplete { result in
+                    switch result {
+                    case .success(let probe): engine.store(key, probe)
+                    case .failure: engine.forgetRefresh(key)
+                    }
+                }
         }
     }
 

@@ -115,3 +115,22 @@ def test_unix_socket_is_removed_on_exit(start_gantry, tmp_path):
     assert request(sock, "GET", "/hello.txt")[2] == b"hello world\n"
     assert process.stop() == 0
     assert not (tmp_path / "front.sock").exists()
+
+
+def test_changed_file_is_served_fresh_within_seconds(start_gantry, tmp_path):
+    """The open-file cache answers from a stale entry for at most about a second, then refreshes."""
+    site, port = build_site(tmp_path), free_port()
+    start_gantry(server_config(site, port), [("127.0.0.1", port)])
+    addr = ("127.0.0.1", port)
+    assert request(addr, "GET", "/hello.txt")[2] == b"hello world\n"
+    new = site / "root" / "hello.new"
+    new.write_text("changed!\n")
+    new.rename(site / "root" / "hello.txt")
+    deadline = time.monotonic() + 10
+    body = b""
+    while time.monotonic() < deadline:
+        body = request(addr, "GET", "/hello.txt")[2]
+        if body == b"changed!\n":
+            break
+        time.sleep(0.2)
+    assert body == b"changed!\n"
