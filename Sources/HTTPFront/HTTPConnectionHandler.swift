@@ -84,7 +84,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var quiescing = false
     private var needsFlush = false
     private var processing = false
+    /// One lazily moved timer for the read timeouts: re-arming only moves `timerDeadline`,
+    /// and the scheduled task re-schedules itself if it fires early (no heap work per request).
     private var timer: Scheduled<Void>?
+    private var timerFireTime: NIODeadline?
+    private var timerDeadline: NIODeadline?
+    private var timerKind = TimerKind.idle
+
+    private enum TimerKind {
+        /// Close if no request is in progress (client_header_timeout, keepalive_timeout).
+        case idle
+        /// Close if the request body being discarded stopped arriving.
+        case body
+    }
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
     /// The client shut down its sending side: no further request can arrive.
@@ -154,13 +166,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
         if let tunnel {
             self.tunnel = nil
@@ -340,8 +352,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func startRequest(_ head: ParsedRequestHead) {
-        timer?.cancel()
-        timer = nil
+        timerDeadline = nil
         requestCount += 1
         let now = Date().timeIntervalSince1970
         let start = headStartTime ?? now
@@ -616,7 +627,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let context, !closing else { return }
         closing = true
         needsFlush = false
-        timer?.cancel()
+        cancelTimer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
@@ -626,27 +637,57 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     private func close() {
         closing = true
-        timer?.cancel()
+        cancelTimer()
         guard let context else { return }
         context.close(promise: nil)
     }
 
     /// A body being discarded after the response must keep arriving (nginx: `client_body_timeout`, 60 s).
     private func armBodyTimer() {
-        timer?.cancel()
-        guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(60)) { [weak self] in
-            guard let self, let inFlight = self.current, !inFlight.bodyDone else { return }
-            self.close()
-        }
+        setTimer(.body, deadline: .now() + .seconds(60))
     }
 
     private func armTimer(milliseconds: Int64) {
+        setTimer(.idle, deadline: .now() + .milliseconds(milliseconds))
+    }
+
+    private func setTimer(_ kind: TimerKind, deadline: NIODeadline) {
+        timerKind = kind
+        timerDeadline = deadline
+        if let fireTime = timerFireTime, fireTime <= deadline { return }
+        schedule(at: deadline)
+    }
+
+    private func schedule(at deadline: NIODeadline) {
         timer?.cancel()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) { [weak self] in
-            guard let self, self.current == nil else { return }
-            self.close()
+        timerFireTime = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.timerFired()
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerFireTime = nil
+        timerDeadline = nil
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerFireTime = nil
+        guard let deadline = timerDeadline else { return }
+        if deadline > .now() {
+            schedule(at: deadline)
+            return
+        }
+        timerDeadline = nil
+        switch timerKind {
+        case .idle:
+            if current == nil { close() }
+        case .body:
+            if let inFlight = current, !inFlight.bodyDone { close() }
         }
     }
 
@@ -830,7 +871,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         inFlight.status = Int(responseHead.status.code)
-        timer?.cancel()
+        cancelTimer()
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var head = context.channel.allocator.buffer(capacity: 256)
         writeStatusLine(&head, responseHead.status)
