@@ -393,7 +393,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
         let normalized: String
         do {
-            normalized = try URIPath.normalize(parts.path)
+            normalized = try URIPath.normalize(parts.path, mergeSlashes: server.mergeSlashes)
         } catch {
             front.logger.info("client sent invalid request \"\(head.method) \(head.target)\", client: \(remoteAddress)")
             var response = FrontResponse.builtinPage(.badRequest, serverTokens: server.serverLevel.serverTokens, allocator: context.channel.allocator)

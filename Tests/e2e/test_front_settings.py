@@ -134,3 +134,27 @@ def test_changed_file_is_served_fresh_within_seconds(start_gantry, tmp_path):
             break
         time.sleep(0.2)
     assert body == b"changed!\n"
+
+
+def test_header_names_as_nginx_reads_them(start_gantry, tmp_path):
+    site, port, port2 = build_site(tmp_path), free_port(), free_port()
+    config = f"""
+events {{}}
+http {{
+    access_log off;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 200 "[$http_x_foo][$http_x_bar] $uri"; }} }}
+    server {{
+        listen 127.0.0.1:{port2};
+        underscores_in_headers on; ignore_invalid_headers off; merge_slashes off;
+        location / {{ return 200 "[$http_x_foo][$http_x_bar] $uri"; }}
+    }}
+}}
+"""
+    start_gantry(config, [("127.0.0.1", port), ("127.0.0.1", port2)])
+    request_bytes = b"GET /a//b HTTP/1.1\r\nHost: x\r\nX_Foo: a\r\nX-Bar: b\r\nConnection: close\r\n\r\n"
+    out, _ = raw(("127.0.0.1", port), request_bytes)
+    assert out.endswith(b"[][b] /a/b")            # underscores ignored, slashes merged (nginx defaults)
+    out, _ = raw(("127.0.0.1", port2), request_bytes)
+    assert out.endswith(b"[a][b] /a//b")
+    out, closed = raw(("127.0.0.1", port2), b"GET / HTTP/1.1\r\nHost: x\r\nX.Y: 1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400") and closed
