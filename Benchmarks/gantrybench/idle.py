@@ -21,6 +21,12 @@ class IdleResult:
 def raise_fd_limit(wanted: int) -> int:
     """Raise this process's soft open-files limit (children inherit it) as far as allowed."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:  # root may raise the hard limit too (the servers need as many descriptors as the client)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            soft, hard = wanted, wanted
+        except (ValueError, OSError):
+            pass
     target = hard if hard != resource.RLIM_INFINITY else max(soft, wanted)
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

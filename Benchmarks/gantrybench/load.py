@@ -46,6 +46,10 @@ class LoadResult:
     p99_ms: float
     p999_ms: float
     max_ms: float
+    error_kinds: dict  # wrk's counts: status (non-2xx/3xx), connect, read, write, timeout
+
+    def errors_text(self) -> str:
+        return ", ".join(f"{kind} {count}" for kind, count in self.error_kinds.items() if count)
 
     @property
     def rps(self) -> float:
@@ -93,4 +97,5 @@ def run_wrk(wrk: str, url: str, script: Path, connections: int, seconds: float, 
         requests=data["requests"], seconds=data["duration_us"] / 1e6, bytes=data["bytes"],
         errors=data["status"] + socket_errors, status_errors=data["status"], socket_errors=socket_errors,
         p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-        p999_ms=data["p999_us"] / 1000, max_ms=data["max_us"] / 1000)
+        p999_ms=data["p999_us"] / 1000, max_ms=data["max_us"] / 1000,
+        error_kinds={kind: data[kind] for kind in ("status", "connect", "read", "write", "timeout")})

@@ -223,6 +223,29 @@ def tree_memory_kib(roots: list[int]) -> tuple[int, int, int]:
     return rss, pss, count
 
 
+def tree_cpu_seconds(roots: list[int]) -> float:
+    """CPU time (user + system, with reaped children) used so far by roots and their descendants.
+
+    The difference over a run, divided by its requests, is the server's CPU cost per request:
+    steadier than req/s when other work shares the machine."""
+    children = _children_map()
+    pids, stack = [], list(roots)
+    while stack:
+        pid = stack.pop()
+        pids.append(pid)
+        stack.extend(children.get(pid, []))
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        ticks += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class MemorySampler:
     """Samples a server's tree memory in a thread; keeps the peaks."""

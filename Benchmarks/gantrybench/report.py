@@ -93,18 +93,20 @@ def table_rows(rows: list[Row], compared: list[dict]) -> list[list[str]]:
         if row.status == "failed" and row.note:
             note += f" [{row.note}]"
         lines.append([row.scenario, row.server, "ok" if row.status == "ok" else "FAILED", _num(row.rps),
-                      _ms(row.p50_ms), _ms(row.p99_ms), _num(row.errors), _num(row.rss_mib, 1), vs, note])
+                      _ms(row.p50_ms), _ms(row.p99_ms), _num(row.errors), _num(row.rss_mib, 1),
+                      _num(row.cpu_us_per_request), vs, note])
     return lines
 
 
 HEADER = ["Scenario", "Server", "Status", "req/s", "p50 ms", "p99 ms", "Errors", "Peak RSS MiB",
-          "Gantry vs this", "Notes"]
+          "CPU µs/req", "Gantry vs this", "Notes"]
+NUMERIC = {3, 4, 5, 6, 7, 8}
 
 
 def console_table(rows: list[Row], compared: list[dict]) -> str:
     body = table_rows(rows, compared)
     widths = [max(len(h), *(len(line[i]) for line in body)) if body else len(h) for i, h in enumerate(HEADER)]
-    numeric = {3, 4, 5, 6, 7}
+    numeric = NUMERIC
 
     def fmt(cells):
         return "  ".join(c.rjust(widths[i]) if i in numeric else c.ljust(widths[i])
@@ -125,7 +127,7 @@ def _md_escape(text: str) -> str:
 
 def markdown_table(rows: list[Row], compared: list[dict]) -> str:
     body = table_rows(rows, compared)
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---:" if i in {3, 4, 5, 6, 7} else "---"
+    out = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---:" if i in NUMERIC else "---"
                                                           for i in range(len(HEADER))) + "|"]
     for line in body:
         cells = [_md_escape(c) for c in line]

@@ -66,6 +66,7 @@ class Row:
     rss_mib: float | None = None
     pss_mib: float | None = None
     processes: int | None = None
+    cpu_us_per_request: float | None = None
     note: str = ""
     commands: list[str] = field(default_factory=list)
     runs: list[dict] = field(default_factory=list)
@@ -92,19 +93,21 @@ def _relabel_gantry(specs: list[ServerSpec], label: str) -> list[ServerSpec]:
     return specs
 
 
-RPS_08_P99_15 = lambda peer: [Target(peer, "rps", ">=", 0.8), Target(peer, "p99_ms", "<=", 1.5)]
+def _rps_08_p99_15(peer: str) -> list[Target]:
+    """The front's and the proxy's targets: ≥ 0.8× the peer's req/s, p99 no worse than 1.5×."""
+    return [Target(peer, "rps", ">=", 0.8), Target(peer, "p99_ms", "<=", 1.5)]
 
 SCENARIOS: list[Scenario] = [
     Scenario("static-1k", "Static file, 1 KiB, keep-alive, 32 connections", "load", _small,
-             [f"/{servers.SMALL_FILE}"], targets=RPS_08_P99_15("nginx")),
+             [f"/{servers.SMALL_FILE}"], targets=_rps_08_p99_15("nginx")),
     Scenario("static-1m", "Static file, 1 MiB (throughput), keep-alive, 32 connections", "load", _large,
              [f"/{servers.LARGE_FILE}"], targets=[Target("nginx", "rps", ">=", 1.0), Target("nginx", "p99_ms", "<=", 1.5)]),
     Scenario("proxy", "Reverse proxy to a Unix-socket upstream (seed block, new upstream connection per request)",
              "load", lambda env, sock: servers.proxy_servers(env, "proxy.conf", sock), ["/"],
-             targets=RPS_08_P99_15("nginx"), needs_upstream=True),
+             targets=_rps_08_p99_15("nginx"), needs_upstream=True),
     Scenario("proxy-keepalive", "Reverse proxy to the same upstream, `upstream` with `keepalive 32`",
              "load", lambda env, sock: servers.proxy_servers(env, "proxy-keepalive.conf", sock), ["/"],
-             targets=RPS_08_P99_15("nginx"), needs_upstream=True),
+             targets=_rps_08_p99_15("nginx"), needs_upstream=True),
     Scenario("wsgi-hello", "WSGI hello world, app server alone, 2 workers", "load",
              lambda env, _: servers.wsgi_servers(env, "hello:app", servers.HELLO), ["/"],
              targets=[Target("gunicorn", "rps", ">=", 5.0), Target("granian", "rps", ">=", 0.8)]),
@@ -117,6 +120,9 @@ SCENARIOS: list[Scenario] = [
     Scenario("reload", "Whole stack under load, reloaded (SIGHUP) during the run: errors must be 0", "reload",
              lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"],
              targets=[Target("nginx→granian", "rps", None), Target("nginx→gunicorn", "rps", None)]),
+    Scenario("wsgi-reload", "WSGI app server alone under load, reloaded (SIGHUP to the arbiter): errors must be 0",
+             "reload", lambda env, _: servers.wsgi_servers(env, "hello:app", servers.HELLO), ["/"],
+             targets=[Target("gunicorn", "rps", None), Target("granian", "rps", None)]),
     Scenario("curve-static", "Concurrency curve, static 1 KiB", "curve", _small, [f"/{servers.SMALL_FILE}"]),
     Scenario("curve-stack", "Concurrency curve, whole stack (static + app, alternating)", "curve",
              lambda env, _: servers.stack_servers(env), ["/", f"/static/{servers.SMALL_FILE}"]),
@@ -157,13 +163,17 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
     load.run_wrk(env.wrk, url, script, scenario.connections, timing.warmup, timing.threads, log)
     _check_alive(server)
     server.sampler.reset()
+    roots = [p.pid for p in server.processes]
+    cpu_before = procs.tree_cpu_seconds(roots)
     results = []
     for _ in range(timing.repeats):
         result = load.run_wrk(env.wrk, url, script, scenario.connections, timing.seconds, timing.threads, log)
         results.append(result)
+        row.runs.append(result.as_dict())  # kept in the JSON even if the server dies on the next check
         _check_alive(server)
     server.sampler.sample()
-    row.runs = [r.as_dict() for r in results]
+    row.cpu_us_per_request = round((procs.tree_cpu_seconds(roots) - cpu_before) * 1e6
+                                   / max(1, sum(r.requests for r in results)), 1)
     row.rps = round(statistics.median(r.rps for r in results), 1)
     row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
     row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
@@ -174,6 +184,13 @@ def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, ro
     problem = _error_rate_problem(row.errors, row.requests)
     if problem:
         row.fail(problem)
+    if row.errors:
+        kinds: dict[str, int] = {}
+        for result in results:
+            for kind, count in result.error_kinds.items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        row.note = (row.note + "; " if row.note else "") + "errors: " + ", ".join(
+            f"{kind} {count}" for kind, count in kinds.items() if count)
 
 
 def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
@@ -249,7 +266,7 @@ def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, 
         if problem:
             row.fail(problem)
     if result.errors:
-        row.note += f"; {result.errors} failed requests"
+        row.note += f"; {result.errors} failed requests ({result.errors_text()})"
 
 
 def measure_idle(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
@@ -292,6 +309,21 @@ def _shown(env: Env, argv: list[str]) -> str:
 
 
 MEASURE = {"load": measure_load, "curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
+
+
+SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
+
+
+def estimated_seconds(scenario: Scenario, timing: Timing) -> float:
+    """A rough duration (start/stop included) so that a run can say how long it will take."""
+    servers_ = SERVER_COUNT.get(scenario.name, 3)
+    per_server = {
+        "load": timing.warmup + timing.repeats * (timing.seconds + 0.2) + 1,
+        "reload": 1 + timing.reload_seconds + 1.5,
+        "curve": len(timing.curve_levels) * (timing.curve_warmup + timing.curve_seconds + 0.3) + 1,
+        "idle": timing.idle_connections / 2000 + 3,
+    }[scenario.kind]
+    return servers_ * per_server
 
 
 def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],

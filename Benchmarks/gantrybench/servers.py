@@ -72,6 +72,7 @@ class ServerSpec:
     probes: list[Probe]
     reload_steps: list[int] = field(default_factory=list)  # steps HUP'd for a reload
     unavailable: str = ""       # set when the server cannot even be tried (e.g. no binary)
+    probe_timeout: float = 10.0  # once listening, how long wrong answers are retried
 
 
 class RunningServer:
@@ -202,8 +203,10 @@ def stack_servers(env: Env) -> list[ServerSpec]:
     port = ports[0]
     conf = render(env, "stack-gantry.conf", "stack-gantry.conf", WORKERS=env.workers, APP_WORKERS=env.app_workers,
                   PORT=port, DOCROOT=env.docroot, APPS=env.apps, PYTHON=env.python)
-    specs.append(_gantry_spec(env, port, [Step("gantry", _gantry_argv(env, "-c", str(conf)), ready_port=port,
-                                               timeout=40)], probes, [0]))
+    gantry = _gantry_spec(env, port, [Step("gantry", _gantry_argv(env, "-c", str(conf)), ready_port=port, timeout=40)],
+                          probes, [0])
+    gantry.probe_timeout = 20.0  # the front may listen before every worker has imported the app
+    specs.append(gantry)
     for app_server, port in zip(("gunicorn", "granian"), ports[1:]):
         sock = env.work / "run" / f"{app_server}.sock"
         conf = render(env, "stack-nginx.conf", f"stack-nginx-{app_server}.conf", WORKERS=env.workers,
@@ -274,7 +277,7 @@ def start_server(env: Env, spec: ServerSpec, scenario: str) -> RunningServer:
     processes = start_steps(env, spec.steps, f"{scenario}-{spec.label.replace('→', '-')}")
     server = RunningServer(spec, processes)
     try:
-        deadline = time.monotonic() + max(step.timeout for step in spec.steps)
+        deadline = time.monotonic() + spec.probe_timeout
         while True:
             dead = server.dead_reason()
             if dead:
@@ -283,7 +286,8 @@ def start_server(env: Env, spec: ServerSpec, scenario: str) -> RunningServer:
             if not problem:
                 return server
             if time.monotonic() > deadline:
-                raise procs.StartFailure(problem)
+                logged = [p.failure_reason() for p in processes if p.failure_reason() != "no output"]
+                raise procs.StartFailure(problem + (f"; its log: {logged[-1]}" if logged else ""))
             time.sleep(0.25)
     except BaseException:
         server.stop()

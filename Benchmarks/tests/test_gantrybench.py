@@ -152,3 +152,27 @@ def test_stop_kills_the_whole_tree(tmp_path):
     while not all(dead(pid) for pid in [process.pid, *children]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(dead(pid) for pid in [process.pid, *children])
+
+
+def _built_gantry() -> Path | None:
+    for kind in ("debug", "release"):
+        binary = BENCH_DIR.parent / ".build" / kind / "gantry"
+        if binary.exists():
+            return binary
+    return None
+
+
+@pytest.mark.parametrize("template", ["static.conf", "proxy.conf", "proxy-keepalive.conf", "stack-gantry.conf"])
+def test_gantry_accepts_every_config_it_is_given(tmp_path, template):
+    """The benchmark's configs stay in step with Gantry's directive table (`gantry -t`)."""
+    import subprocess
+    gantry = _built_gantry()
+    if gantry is None:
+        pytest.skip("no built gantry (swift build)")
+    env = servers.Env(bench_dir=BENCH_DIR, work=tmp_path, nginx="nginx", wrk="wrk", venv_bin=BENCH_DIR / ".venv" / "bin",
+                      gantry=None, gantry_problem="", workers=2, app_workers=2)
+    (tmp_path / "www").mkdir()
+    conf = servers.render(env, template, template, WORKERS=2, APP_WORKERS=2, PORT=18080, DOCROOT=tmp_path / "www",
+                          APPS=env.apps, PYTHON=sys.executable, UPSTREAM_SOCK=tmp_path / "u.sock")
+    done = subprocess.run([str(gantry), "-t", "-c", str(conf)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -18,7 +18,6 @@ struct ConfigValidator {
     private mutating func validate(level: [Directive], context: DirectiveContexts, enclosingLocation: LocationMatch?,
                                    groups: inout Set<String>) throws(ConfigError) {
         var seen: [String: Directive] = [:]
-        var upstreamSupportsBackup = true
         var balancerSeen = false
         var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
@@ -52,13 +51,10 @@ struct ConfigValidator {
                     warnings.append(ConfigWarning("load balancing method redefined", at: directive.location))
                 }
                 balancerSeen = true
-                upstreamSupportsBackup = directive.name == "least_conn"
             case ("user", .main), ("user", .appPool), ("group", .appPool):
                 if let warning = try Accounts.check(directive, inAppPool: context == .appPool) {
                     warnings.append(warning)
                 }
-            case ("server", .upstream):
-                _ = try UpstreamServer.parse(directive, supportsBackup: upstreamSupportsBackup)
             default:
                 break
             }
@@ -89,6 +85,10 @@ struct ConfigValidator {
         switch directive.name {
         case "upstream" where block.named("server").isEmpty:
             throw ConfigError("no servers are inside upstream", at: directive.blockEnd)
+        case "upstream" where block.named("server").allSatisfy({ $0.values.contains("backup") })
+                && !block.contains(where: { ["ip_hash", "hash", "random"].contains($0.name) }):
+            // (With ip_hash, hash or random, `backup` itself is the error, which the proxy reports.)
+            throw ConfigError("no servers in upstream \"\(directive.values[0])\"", at: directive.location)
         case "app_pool" where block.named("wsgi").isEmpty:
             throw ConfigError("no \"wsgi\" directive in app_pool \"\(directive.values[0])\"", at: directive.blockEnd)
         default:
@@ -164,6 +164,10 @@ struct ConfigValidator {
         case .offset: _ = try directive.size()
         case .seconds: _ = try directive.seconds()
         case .milliseconds: _ = try directive.milliseconds()
+        case .oneOf(let words), .eachOf(let words):
+            for value in directive.values where !words.contains(where: { $0.lowercased() == value.lowercased() }) {
+                throw ConfigError("invalid value \"\(value)\"", at: directive.location)
+            }
         }
         try checkSpecial(directive)
         if case .partial = spec.status {
@@ -189,15 +193,56 @@ struct ConfigValidator {
             _ = try directive.milliseconds(0)
             if values.count == 2 { _ = try directive.seconds(1) }
         case "large_client_header_buffers":
-            _ = try directive.number(0)
-            _ = try directive.size(1, allowGiga: false)
+            // nginx's `ngx_conf_set_bufs_slot`: a count and a size, both non-zero.
+            guard let count = ConfigValues.parseNumber(values[0]), count > 0,
+                  let size = ConfigValues.parseSize(values[1], allowGiga: false), size > 0 else {
+                throw ConfigError("\"large_client_header_buffers\" directive invalid value", at: here)
+            }
+        case "proxy_redirect" where values.count == 1:
+            guard values[0] == "off" || values[0] == "default" else {
+                throw ConfigError("invalid parameter \"\(values[0])\"", at: here)
+            }
         case "expires":
             try checkExpires(directive)
         case "types":
             checkTypes(directive)
-        case "server_tokens":
-            guard ["on", "off", "build"].contains(values[0]) || values[0].contains("$") else {
-                throw ConfigError("invalid value \"\(values[0])\" in \"server_tokens\" directive, it must be \"on\" or \"off\"", at: here)
+        case "error_log":
+            try checkErrorLog(directive)
+        case "socket_mode":
+            guard (3...4).contains(values[0].count), values[0].allSatisfy({ ("0"..."7").contains($0) }) else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"socket_mode\" directive, it must be an octal mode such as 0660", at: here)
+            }
+        case "env":  // in app_pool (the main-context env is refused)
+            guard let equals = values[0].firstIndex(of: "="), equals != values[0].startIndex else {
+                throw ConfigError("invalid value \"\(values[0])\" in \"env\" directive, it must be NAME=VALUE", at: here)
+            }
+        case "gzip_comp_level":
+            guard let level = ConfigValues.parseNumber(values[0]), (1...9).contains(level) else {
+                throw ConfigError("value must be between 1 and 9", at: here)
+            }
+        case "index":
+            for value in values.dropLast() where value.hasPrefix("/") {
+                warnings.append(ConfigWarning("only the last index in \"index\" directive should be absolute", at: here))
+                break
+            }
+        case "disable_symlinks":
+            for value in values {
+                let isFrom = value.hasPrefix("from=") && value.count > 5
+                guard ["off", "on", "if_not_owner"].contains(value) || isFrom else {
+                    throw ConfigError("invalid parameter \"\(value)\"", at: here)
+                }
+            }
+        case "aio":
+            guard ["on", "off", "threads"].contains(values[0]) || values[0].hasPrefix("threads=") else {
+                throw ConfigError("\"aio\" directive invalid value", at: here)
+            }
+        case "directio":
+            guard values[0] == "off" || ConfigValues.parseSize(values[0]) != nil else {
+                throw ConfigError("\"directio\" directive invalid value", at: here)
+            }
+        case "use" where directive.arguments.count == 1:
+            guard ["epoll", "poll", "select"].contains(values[0]) else {
+                throw ConfigError("invalid event type \"\(values[0])\"", at: here)
             }
         case "worker_processes":
             if values[0] != "auto" && ConfigValues.parseNumber(values[0]) == nil {
@@ -205,6 +250,25 @@ struct ConfigValidator {
             }
         default:
             break
+        }
+    }
+
+    /// `error_log FILE [LEVEL]`, as nginx's `ngx_log_set_levels` reads the levels.
+    private func checkErrorLog(_ directive: Directive) throws(ConfigError) {
+        let target = directive.values[0]
+        for unsupported in ["syslog:", "memory:"] where target.hasPrefix(unsupported) {
+            throw ConfigError("\"error_log \(unsupported)\" is not supported by gantry", at: directive.location)
+        }
+        let levels = ["emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"]
+        let debugMasks = ["debug_core", "debug_alloc", "debug_mutex", "debug_event", "debug_http", "debug_mail", "debug_stream"]
+        var levelSeen = false
+        for value in directive.values.dropFirst() {
+            if levels.contains(value) {
+                if levelSeen { throw ConfigError("duplicate log level \"\(value)\"", at: directive.location) }
+                levelSeen = true
+            } else if !debugMasks.contains(value) {
+                throw ConfigError("invalid log level \"\(value)\"", at: directive.location)
+            }
         }
     }
 
@@ -225,7 +289,7 @@ struct ConfigValidator {
         var values = directive.values
         if values.count == 2 {
             guard values[0] == "modified" else {
-                throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+                throw ConfigError("\"expires\" directive invalid value", at: directive.location)
             }
             values.removeFirst()
         }
@@ -235,13 +299,13 @@ struct ConfigValidator {
             // @15h30m: a time of day.
             value.removeFirst()
             guard let seconds = ConfigValues.parseTime(value, unit: .seconds), seconds <= 24 * 60 * 60 else {
-                throw ConfigError("daily time value must be less than 24 hours", at: directive.location)
+                throw ConfigError("\"expires\" directive daily time value must be less than 24 hours", at: directive.location)
             }
             return
         }
         if value.hasPrefix("+") || value.hasPrefix("-") { value.removeFirst() }
         guard ConfigValues.parseTime(value, unit: .seconds) != nil else {
-            throw ConfigError("invalid value \"\(values[0])\" in \"expires\" directive", at: directive.location)
+            throw ConfigError("\"expires\" directive invalid value", at: directive.location)
         }
     }
 }

@@ -132,6 +132,10 @@ public enum DirectiveValueKind: Sendable, Hashable {
     case seconds
     /// A time in milliseconds (`ngx_conf_set_msec_slot`).
     case milliseconds
+    /// One word of a set (`ngx_conf_set_enum_slot`), case-insensitive: else `invalid value "x"`.
+    case oneOf([String])
+    /// Each argument a word of a set (`ngx_conf_set_bitmask_slot`): else `invalid value "x"`.
+    case eachOf([String])
 }
 
 /// One row of the directive table: nginx's `ngx_command_t` plus Gantry's status.

@@ -50,6 +50,7 @@ extension DirectiveTable {
         .init(module: "events", "accept_mutex_delay", events, .take1, .accepted, value: .milliseconds),
         .init(module: "events", "debug_connection", events, .take1, .accepted, repeatable: true),
         .init(module: "events", "worker_aio_requests", events, .take1, .accepted, value: .number),
+        .init(module: "events", "epoll_events", [.events], .take1, .accepted),
 
         // MARK: ngx_http_module
         .init(module: "http", "http", main, [.block, .noArgs], .supported),

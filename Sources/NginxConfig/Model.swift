@@ -130,14 +130,11 @@ public struct UpstreamBlock: Sendable {
     public var name: String
     public var scope: ConfigScope
     public var location: SourceLocation
-    /// The `server` lines, parsed and resolved, in config order.
-    public var servers: [UpstreamServer]
 
-    public init(name: String, scope: ConfigScope, location: SourceLocation, servers: [UpstreamServer] = []) {
+    public init(name: String, scope: ConfigScope, location: SourceLocation) {
         self.name = name
         self.scope = scope
         self.location = location
-        self.servers = servers
     }
 }
 

@@ -4,8 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Builds the typed model from a validated directive tree, with the checks nginx makes while
-/// building its own (`duplicate location`, nested location rules, `listen` and `server_name` syntax).
+/// Builds the typed model from a validated directive tree, with the checks nginx makes once a
+/// block is complete (`duplicate location`, `a duplicate default server`, conflicting server names,
+/// a `proxy_pass` naming an upstream with a port). Directive-level checks are the validator's.
 struct ModelBuilder {
     private(set) var warnings: [ConfigWarning] = []
 
@@ -33,22 +34,14 @@ struct ModelBuilder {
         let scope = ConfigScope(kind: .http, directives: Self.ownDirectives(children), parent: parent)
         var upstreams: [UpstreamBlock] = []
         var appPools: [AppPoolBlock] = []
-        var groupNames: [String: SourceLocation] = [:]
+        // Names are unique and each app_pool has `wsgi`: the validator checked both.
         for child in children where child.name == "upstream" || child.name == "app_pool" {
             let name = child.values[0]
-            if groupNames[name] != nil {
-                throw ConfigError("duplicate upstream \"\(name)\"", at: child.location)
-            }
-            groupNames[name] = child.location
             let groupScope = ConfigScope(kind: child.name == "upstream" ? .upstream : .appPool,
                                          directives: Self.ownDirectives(child.block ?? []), parent: scope)
             if child.name == "upstream" {
-                let servers = try Self.upstreamServers(child)
-                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location, servers: servers))
+                upstreams.append(UpstreamBlock(name: name, scope: groupScope, location: child.location))
             } else {
-                if groupScope.own("wsgi") == nil {
-                    throw ConfigError("no \"wsgi\" directive in app_pool \"\(name)\"", at: child.location)
-                }
                 appPools.append(AppPoolBlock(name: name, scope: groupScope, location: child.location))
             }
         }
@@ -56,7 +49,7 @@ struct ModelBuilder {
         for child in children where child.name == "server" {
             servers.append(try buildServer(child, parent: scope))
         }
-        let groups = Set(groupNames.keys.map { $0.lowercased() })
+        let groups = Set((upstreams.map(\.name) + appPools.map(\.name)).map { $0.lowercased() })
         for server in servers {
             try ProxyPassCheck.check(server.locations, groups: groups)
         }
@@ -83,23 +76,6 @@ struct ModelBuilder {
             }
         }
         return warnings
-    }
-
-    /// The `server` lines of an `upstream`; `backup` is refused after a balancer that cannot use it.
-    static func upstreamServers(_ upstream: Directive) throws(ConfigError) -> [UpstreamServer] {
-        var servers: [UpstreamServer] = []
-        var supportsBackup = true
-        for child in upstream.block ?? [] {
-            switch child.name {
-            case "ip_hash", "hash", "random": supportsBackup = false
-            case "server": servers.append(try UpstreamServer.parse(child, supportsBackup: supportsBackup))
-            default: break
-            }
-        }
-        if servers.isEmpty {
-            throw ConfigError("no servers are inside upstream", at: upstream.blockEnd)
-        }
-        return servers
     }
 
     private mutating func buildServer(_ directive: Directive, parent: ConfigScope) throws(ConfigError) -> ServerBlock {

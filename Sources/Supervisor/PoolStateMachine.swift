@@ -180,7 +180,8 @@ public struct PoolStateMachine: Sendable {
             case .stopping(let wasGraceful, _) where graceful || !wasGraceful:
                 continue
             default:
-                actions += stopWorker(id, graceful: graceful, now: now)
+                // A booting worker has no requests to finish.
+                actions += stopWorker(id, graceful: graceful && worker.state != .booting, now: now)
             }
         }
         if actions.contains(where: { if case .signal = $0 { return true } else { return false } }) {
@@ -351,7 +352,8 @@ public struct PoolStateMachine: Sendable {
                 return lhs.id < rhs.id
             }.prefix(live.count - desiredWorkers)
             for worker in surplus {
-                actions += stopWorker(worker.id, graceful: true, now: now)
+                // A booting worker has no requests to finish: SIGTERM, not a graceful wait.
+                actions += stopWorker(worker.id, graceful: worker.state != .booting, now: now)
                 if worker.state.isAccepting && worker.generation == servingGeneration { actions.append(.membershipChanged) }
             }
             live = liveTargetWorkers

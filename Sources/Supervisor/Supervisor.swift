@@ -36,7 +36,9 @@ public final class Supervisor: @unchecked Sendable {
     }
 
     private let logger: Logger
+    /// Supervisor thread only (after `start()`).
     private var pools: [Pool]
+    private let initialPoolNames: Set<String>
     private var children: [WorkerID: Child] = [:]
     private var random = SystemRandomNumberGenerator()
 
@@ -62,6 +64,7 @@ public final class Supervisor: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         self.logger = logger
+        initialPoolNames = Set(configurations.map(\.name))
         var firstNumber = 1
         pools = configurations.map { configuration in
             // Disjoint id ranges keep one WorkerID space across pools.
@@ -99,7 +102,7 @@ public final class Supervisor: @unchecked Sendable {
         thread.start()
         condition.lock()
         defer { condition.unlock() }
-        while !finished && servingPools.count < pools.count {
+        while !finished && !initialPoolNames.isSubset(of: servingPools) {
             condition.wait()
         }
         if let failure { throw failure }

@@ -23,6 +23,9 @@ final class RequestBodyStream: @unchecked Sendable {
     private var buffer = BodyBuffer()
     private var failure: Failure?
     private var resumeRequested = false
+    /// A reader is blocked wanting more than is buffered: reading must go on
+    /// past the high-water mark (the app asked for the bytes, e.g. `read()`).
+    private var readerWaiting = false
     /// Called (from a Python thread) when a paused socket may be read again.
     private let resume: @Sendable () -> Void
 
@@ -59,7 +62,7 @@ final class RequestBodyStream: @unchecked Sendable {
     /// True when the loop should not read more now; a reader will call `resume` later.
     func shouldPauseReading() -> Bool {
         monitor.withLock {
-            guard !buffer.isComplete, buffer.count >= Self.highWater else { return false }
+            guard !buffer.isComplete, buffer.count >= Self.highWater, !readerWaiting else { return false }
             resumeRequested = true
             return true
         }
@@ -77,7 +80,13 @@ final class RequestBodyStream: @unchecked Sendable {
         monitor.withLock {
             while true {
                 if let answer = answerIfReady(mode, limit: limit) { return answer }
+                readerWaiting = true
+                if resumeRequested {
+                    resumeRequested = false
+                    resume()
+                }
                 monitor.wait()
+                readerWaiting = false
             }
         }
     }
@@ -88,7 +97,6 @@ final class RequestBodyStream: @unchecked Sendable {
         let ready = mode == .read ? buffer.canAnswerRead(limit) : buffer.canAnswerReadline(limit)
         if !ready {
             if let failure { return .failure(failure) }
-            if resumeRequested { resumeRequested = false; resume() }
             return nil
         }
         let bytes = mode == .read ? buffer.take(limit) : buffer.takeLine(limit)

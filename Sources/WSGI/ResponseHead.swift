@@ -65,10 +65,15 @@ public struct ResponseHead: Sendable, Equatable {
         guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
             throw .invalidHeaderName(String(decoding: name, as: UTF8.self))
         }
-        let nameText = String(decoding: name, as: UTF8.self)
         guard !value.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
-            throw .invalidHeaderValue(name: nameText)
+            throw .invalidHeaderValue(name: String(decoding: name, as: UTF8.self))
         }
+        // Only names of a length that can be special are looked at closely.
+        guard [4, 6, 10, 14, 2, 7, 8, 17, 18, 19].contains(name.count) else {
+            headers.append((name, value))
+            return
+        }
+        let nameText = String(decoding: name, as: UTF8.self)
         let lower = nameText.lowercased()
         switch lower {
         case "connection":

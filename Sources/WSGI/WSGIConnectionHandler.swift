@@ -63,11 +63,16 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         }
     }
 
+    /// Reading goes on while a response is pending (so the socket's epoll
+    /// interest is not toggled per request, and a client leaving is noticed),
+    /// up to a few buffered parts of a pipelined next request.
     private func mayRead() -> Bool {
-        guard let current else { return waiting.isEmpty }
-        if currentBodyDone { return false }
+        guard let current else { return waiting.count < Self.waitingLimit }
+        if currentBodyDone { return waiting.count < Self.waitingLimit }
         return !current.body.shouldPauseReading()
     }
+
+    static let waitingLimit = 32
 
     private func resumeReadingIfAllowed() {
         guard readPending, let context, mayRead() else { return }

@@ -4,7 +4,10 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import HTTPFront
+import Logging
 import NginxConfig
+import ReverseProxy
 
 /// `gantry` with nginx's own flags: `-c`, `-t`, `-T`, `-q`, `-p`, `-g`, `-e`, `-v`, `-V`, `-h`.
 ///
@@ -62,15 +65,18 @@ struct GantryCommand: ParsableCommand {
         let configuration: Configuration
         do {
             configuration = try loader.load()
+            for warning in configuration.warnings {
+                log("warn", warning.description)
+            }
+            if test || testAndDump {
+                try Self.compileModules(configuration)
+            }
         } catch {
             log("emerg", error.description)
             if test || testAndDump {
                 Console.error("gantry: configuration file \(file) test failed")
             }
             throw ExitCode(1)
-        }
-        for warning in configuration.warnings {
-            log("warn", warning.description)
         }
         if test || testAndDump {
             if !quiet {
@@ -89,11 +95,20 @@ struct GantryCommand: ParsableCommand {
         try StackRunner.run(running)
     }
 
+    /// Compiles what the running stack compiles (the front's servers and locations, the proxy's
+    /// upstreams) without binding or starting anything, so `-t` refuses what start-up would.
+    static func compileModules(_ configuration: Configuration) throws(ConfigError) {
+        let quiet = Logger(label: "gantry.test") { _ in SwiftLogNoOpLogHandler() }
+        let proxy = try ReverseProxyModule(configuration: configuration, logger: quiet)
+        let front = try HTTPFrontServer(configuration: configuration, modules: [proxy], logger: quiet)
+        front.shutdownGracefully(timeout: .zero)
+    }
+
     /// An nginx-style start-up message: to stderr, and to the `-e` file when one is given.
     private func log(_ level: String, _ message: String) {
         Console.error("gantry: [\(level)] \(message)")
         if let errorLog, errorLog != "stderr" {
-            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#0: \(message)\n", to: errorLog)
+            Console.append("\(Console.timestamp()) [\(level)] \(getpid())#\(getpid()): \(message)\n", to: errorLog)
         }
     }
 

@@ -27,8 +27,14 @@ struct WSGICommand: ParsableCommand {
     @Option(name: [.customShort("w"), .long], help: "Number of worker processes (default: $WEB_CONCURRENCY or 1).")
     var workers: Int?
 
-    @Option(name: [.customShort("b"), .long], help: "Address to listen on: HOST:PORT, unix:PATH or fd://N (repeatable; default 127.0.0.1:8000).")
+    @Option(name: [.customShort("b"), .long], help: "Address to listen on: HOST:PORT, unix:PATH or fd://N (repeatable; default 127.0.0.1:8000, or 0.0.0.0:$PORT).")
     var bind: [String] = []
+
+    @Option(help: "Listen queue length of each bound socket.")
+    var backlog: Int32 = 2048
+
+    @Option(name: .long, help: "Seconds an idle keep-alive connection stays open.")
+    var keepAlive: Double?
 
     @Option(help: "Threads per worker (concurrent requests in one process).")
     var threads: Int?
@@ -81,6 +87,8 @@ struct WSGICommand: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if backlog < 1 { throw ValidationError("--backlog must be at least 1") }
+        if let keepAlive, keepAlive < 0 { throw ValidationError("--keep-alive cannot be negative") }
         if timeout < 0 || gracefulTimeout < 0 { throw ValidationError("timeouts cannot be negative") }
         if maxRequests < 0 || maxRequestsJitter < 0 { throw ValidationError("--max-requests cannot be negative") }
         guard Self.logLevels[logLevel.lowercased()] != nil else {
@@ -103,11 +111,11 @@ struct WSGICommand: ParsableCommand {
         logger.info("Starting gantry")
 
         let mask = umask.flatMap(Self.parseOctal).map { mode_t($0) }
-        let addresses = try (bind.isEmpty ? ["127.0.0.1:8000"] : bind).map { try BindAddress(parsing: $0) }
+        let addresses = try (bind.isEmpty ? [Self.defaultBind] : bind).map { try BindAddress(parsing: $0) }
         var listeners: [ListeningSocket] = []
         for address in addresses {
             do {
-                listeners.append(try ListeningSocket.bind(address, umask: mask))
+                listeners.append(try ListeningSocket.bind(address, backlog: backlog, umask: mask))
             } catch {
                 logger.error("Connection in use or not permitted: \(address) (\(error))")
                 listeners.forEach { $0.close() }
@@ -193,6 +201,7 @@ struct WSGICommand: ParsableCommand {
         for variable in env { add("--env", variable) }
         add("--threads", threads.map(String.init))
         add("--timeout", String(timeout))
+        add("--keep-alive", keepAlive.map { String($0) })
         add("--graceful-timeout", String(gracefulTimeout))
         add("--root-path", rootPath)
         add("--forwarded-allow-ips", forwardedAllowIps)
@@ -206,6 +215,12 @@ struct WSGICommand: ParsableCommand {
     private static let logLevels: [String: Logger.Level] = [
         "debug": .debug, "info": .info, "warning": .warning, "error": .error, "critical": .critical,
     ]
+
+    /// gunicorn's default: `0.0.0.0:$PORT` when `PORT` is set (Heroku and friends), else `127.0.0.1:8000`.
+    private static var defaultBind: String {
+        if let value = getenv("PORT"), let port = Int(String(cString: value)) { return "0.0.0.0:\(port)" }
+        return "127.0.0.1:8000"
+    }
 
     private static var defaultWorkers: Int {
         if let value = getenv("WEB_CONCURRENCY"), let count = Int(String(cString: value)), count > 0 { return count }

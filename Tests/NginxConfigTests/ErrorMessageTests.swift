@@ -45,6 +45,13 @@ import Testing
         Case(events + "http {\n  keepalive_timeout 1q;\n}\n", #""keepalive_timeout" directive invalid value"#, line: 3),
         Case(events + "http {\n  proxy_read_timeout 1m1h;\n}\n", #""proxy_read_timeout" directive invalid value"#, line: 3),
         Case(events + "http {\n  keepalive_requests many;\n}\n", #""keepalive_requests" directive invalid number"#, line: 3),
+        Case(events + "http {\n  gzip_static maybe;\n}\n", #"invalid value "maybe""#, line: 3),
+        Case(events + "http {\n  proxy_next_upstream error bogus;\n}\n", #"invalid value "bogus""#, line: 3),
+        Case(events + "http {\n  gzip_comp_level 10;\n}\n", "value must be between 1 and 9", line: 3),
+        Case(events + "http {\n  expires soon;\n}\n", #""expires" directive invalid value"#, line: 3),
+        Case(events + "http {\n  expires @25h;\n}\n", #""expires" directive daily time value must be less than 24 hours"#, line: 3),
+        Case(events + "http {\n  disable_symlinks sometimes;\n}\n", #"invalid parameter "sometimes""#, line: 3),
+        Case("events {\n  use kqueue2;\n}\n", #"invalid event type "kqueue2""#, line: 2),
         // listen
         Case(events + "http {\n  server {\n    listen foo.invalid:80;\n  }\n}\n", #"host not found in "foo.invalid:80" of the "listen" directive"#, line: 4),
         Case(events + "http {\n  server {\n    listen 70000;\n  }\n}\n", #"invalid port in "70000" of the "listen" directive"#, line: 4),
@@ -72,18 +79,15 @@ import Testing
         Case(events + "http {\n", #"unexpected end of file, expecting "}""#, line: 3),
         Case(events + "http { ; }\n", #"unexpected ";""#, line: 2),
         Case(events + "include /nonexistent/gantry-test.conf;\n", #"open() "/nonexistent/gantry-test.conf" failed (2: No such file or directory)"#, line: 2),
-        // upstream and proxy_pass
+        // upstream and proxy_pass (the rest of their checks are the ReverseProxy module's)
         Case(events + "http {\n  upstream u {\n  }\n}\n", "no servers are inside upstream", line: 4),
-        Case(events + "http {\n  upstream u { server 127.0.0.1 weight=0; }\n}\n", #"invalid parameter "weight=0""#, line: 3),
-        Case(events + "http {\n  upstream u { server foo.invalid; }\n}\n", #"host not found in upstream "foo.invalid""#, line: 3),
         Case(events + "http {\n  upstream u { server 127.0.0.1:1; }\n  upstream u { server 127.0.0.1:2; }\n}\n", #"duplicate upstream "u""#, line: 4),
-        Case(events + "http {\n  upstream u { ip_hash; server 127.0.0.1 backup; }\n}\n", #"balancing method does not support parameter "backup""#, line: 3),
         Case(events + "http {\n  server {\n    location / {\n      proxy_pass ftp://x;\n    }\n  }\n}\n", "invalid URL prefix", line: 5),
-        Case(events + "http {\n  server {\n    location ~ ^/a {\n      proxy_pass http://127.0.0.1/x;\n    }\n  }\n}\n",
-             #""proxy_pass" cannot have URI part in location given by regular expression, or inside named location, or inside "if" statement, or inside "limit_except" block"#, line: 5),
         Case(events + "http {\n  upstream u { server 127.0.0.1; }\n  server {\n    location / {\n      proxy_pass http://u:81;\n    }\n  }\n}\n",
              #"upstream "u" may not have port 81"#, line: 6),
         Case(events + "http {\n  app_pool p {\n    workers 2;\n  }\n}\n", #"no "wsgi" directive in app_pool "p""#, line: 5),
+        Case(events + "http {\n  app_pool p {\n    wsgi app:app;\n    socket_mode 999;\n  }\n}\n", #"invalid value "999" in "socket_mode" directive, it must be an octal mode such as 0660"#, line: 5),
+        Case(events + "http {\n  app_pool p {\n    wsgi app:app;\n    env DEBUG;\n  }\n}\n", #"invalid value "DEBUG" in "env" directive, it must be NAME=VALUE"#, line: 5),
         // whole configuration
         Case("http {}\n", #"no "events" section in configuration"#, line: nil),
     ]

@@ -98,27 +98,31 @@ import Testing
         #expect(server.locations[8].nested[0].location.line == 14)
     }
 
-    @Test func upstreamServers() throws {
+    @Test func upstreamsKeepTheirScope() throws {
         let http = try #require(try load("""
         upstream app {
             least_conn;
-            server 127.0.0.1:8001 weight=3 max_fails=2 fail_timeout=30s max_conns=10;
+            server 127.0.0.1:8001 weight=3;
             server unix:/run/app.sock backup;
-            server 127.0.0.1 down;
+            server backend.internal:8000;
             keepalive 16;
         }
         """).http)
         let upstream = try #require(http.upstreams.first)
         #expect(upstream.name == "app")
-        #expect(upstream.servers.map(\.addresses) == [[.tcp(host: "127.0.0.1", port: 8001)], [.unix(path: "/run/app.sock")], [.tcp(host: "127.0.0.1", port: 80)]])
-        #expect(upstream.servers[0].weight == 3)
-        #expect(upstream.servers[0].maxFails == 2)
-        #expect(upstream.servers[0].failTimeout == 30_000)
-        #expect(upstream.servers[0].maxConns == 10)
-        #expect(upstream.servers[1].isBackup)
-        #expect(upstream.servers[2].isDown)
-        #expect(upstream.servers[2].weight == 1)
+        #expect(upstream.location.line == 3)
+        #expect(upstream.scope.kind == .upstream)
+        #expect(upstream.scope.effectiveList("server").map(\.values) == [
+            ["127.0.0.1:8001", "weight=3"], ["unix:/run/app.sock", "backup"], ["backend.internal:8000"],
+        ])
+        #expect(upstream.scope.own("least_conn") != nil)
         #expect(try upstream.scope.number("keepalive", default: 0) == 16)
+    }
+
+    @Test func proxyPassHostsAreNotResolvedAtLoad() throws {
+        // nginx says `host not found in upstream`; the proxy resolves when it connects.
+        let http = try #require(try load("server { listen 80; location / { proxy_pass http://backend.invalid:8000; } }").http)
+        #expect(http.servers[0].locations[0].scope.own("proxy_pass")?.values == ["http://backend.invalid:8000"])
     }
 
     @Test func appPoolsAreGroupsWithScopes() throws {

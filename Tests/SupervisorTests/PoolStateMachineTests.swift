@@ -224,6 +224,17 @@ struct RunningTests {
         _ = pool.apply(pool.machine.setWorkerCount(0, now: pool.now))
         #expect(pool.machine.desiredWorkers == 1, "never below one worker")
     }
+
+    @Test func scalingDownStopsABootingWorkerFirstAndFast() {
+        var pool = Harness(workers: 2)
+        pool.startServing()
+        pool.apply(pool.machine.setWorkerCount(3, now: pool.now))
+        let booting = pool.booting()
+        let down = pool.apply(pool.machine.setWorkerCount(2, now: pool.now))
+        #expect(signals(down, .fast) == [pool.pid(booting[0])])
+        #expect(signals(down, .graceful).isEmpty)
+        #expect(pool.machine.acceptingWorkers.count == 2)
+    }
 }
 
 @Suite("Reload")

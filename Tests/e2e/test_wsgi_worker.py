@@ -164,6 +164,17 @@ def test_env_chdir_pythonpath_and_factory(gantry, tmp_path):
         assert requests.get(w.url("/")).text == "hi!"
 
 
+def test_large_bodies_read_whole(gantry):
+    body = bytes(range(256)) * 12000  # 3 MB: far past the 256 KiB read-ahead
+    expected = "%d %d" % (len(body), sum(body) % 1000003)
+    with Worker(gantry, "worker_apps:read_whole_body") as w:
+        assert requests.post(w.url("/"), data=body).text == expected
+        chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+        assert requests.post(w.url("/"), data=chunks).text == expected
+        line = body.replace(b"\n", b"") + b"\nafter"
+        assert requests.post(w.url("/line"), data=line).text.split()[0] == str(len(line) - len(b"after"))
+
+
 def test_environ_details(gantry):
     with Worker(gantry, "worker_apps:environ_json") as w:
         r = requests.get(w.url("/caf%C3%A9/a%2Fb?q=%20x"), headers={"X-Multi": "a", "Content-Type": "text/x-test",

@@ -59,3 +59,15 @@ def broken_factory():
 
 
 not_callable = 42
+
+
+def read_whole_body(environ, start_response):
+    """read() with no size and readline() of one long line, past the server's buffer limit."""
+    stream = environ["wsgi.input"]
+    if environ["PATH_INFO"] == "/line":
+        data = stream.readline()
+    else:
+        data = stream.read()
+    body = ("%d %d" % (len(data), sum(data) % 1000003)).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]

@@ -1,6 +1,0 @@
-import Testing
-@testable import WSGI
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
