@@ -77,12 +77,6 @@ struct HTTPRequestParser {
         self.limits = limits
     }
 
-    /// Whether the parser is between requests (nothing of the next one consumed).
-    var isIdle: Bool {
-        if case .head = state { return true }
-        return false
-    }
-
     /// Consumes from `buffer` and returns the next event, or nil when more bytes are needed.
     mutating func next(_ buffer: inout ByteBuffer) throws(RequestParseError) -> Event? {
         switch state {
@@ -132,11 +126,6 @@ struct HTTPRequestParser {
                 }
             }
         }
-    }
-
-    /// Marks the end of a body-less request so `next` reports `.end` after `.head`.
-    mutating func bodyEndPending(for head: ParsedRequestHead) -> Bool {
-        head.framing == .none || head.framing == .length(0)
     }
 
     /// Reads one line ending in LF (CR before it dropped); nil when incomplete.
