@@ -158,3 +158,27 @@ http {{
     assert out.endswith(b"[a][b] /a//b")
     out, closed = raw(("127.0.0.1", port2), b"GET / HTTP/1.1\r\nHost: x\r\nX.Y: 1\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400") and closed
+
+
+def test_send_timeout_closes_a_client_that_stops_reading(start_gantry, tmp_path):
+    site, port = build_site(tmp_path), free_port()
+    size = 32 * 1024 * 1024
+    (site / "root" / "large.bin").write_bytes(b"z" * size)
+    start_gantry(server_config(site, port, "send_timeout 1s;"), [("127.0.0.1", port)])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(3)  # not reading: the server's writes stall for longer than send_timeout
+    received = 0
+    s.settimeout(10)
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    assert received < size

@@ -203,6 +203,7 @@ def test_methods_other_than_get_head_are_not_allowed(front):
 def test_try_files(front):
     assert get(front, "/tf/real.txt")[2] == b"tf real\n"
     assert get(front, "/tf/missing")[2] == b"hello world\n"
+    assert get(front, "/tf/d")[2] == b"tf dir index\n"      # $uri/ names the directory, then index
     assert get(front, "/tfcode")[0] == 418
 
 
