@@ -409,6 +409,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         inFlight.request.uri = normalized
+        inFlight.request.originalURI = normalized
         inFlight.request.variables.uri = normalized
         runEngine(inFlight)
     }
@@ -449,7 +450,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             }
         case .content(let handler, let location):
             let head = inFlight.request.head
-            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
+            // After an internal redirect (try_files, index, error_page) the module sees the new URI, as nginx's upstream does.
+            var target = head.target
+            if inFlight.request.uri != inFlight.request.originalURI || inFlight.request.inErrorPage {
+                let args = inFlight.request.args
+                target = URIPath.escape(inFlight.request.uri) + (args.isEmpty ? "" : "?" + args)
+            }
+            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: target, headers: head.headers)
             let hasBody = head.framing != .none && head.framing != .length(0)
             var bodyLength: Int?
             if case .length(let n) = head.framing { bodyLength = n }

@@ -9,6 +9,8 @@ struct FrontRequest {
     var variables: RequestVariables
     var server: VirtualServer
     var uri: String
+    /// The normalised URI the client asked for, before internal redirects.
+    var originalURI = ""
     var args: String
     /// Set by `error_page` redirects: the status to answer with.
     var errorStatus: HTTPResponseStatus?
