@@ -50,7 +50,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "gantry", dependencies: [
-            "NginxConfig", "HTTPFront", "ReverseProxy", "WSGI", "Supervisor",
+            "NginxConfig", "HTTPFront", "ReverseProxy", "WSGI", "Supervisor", "Balancer",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

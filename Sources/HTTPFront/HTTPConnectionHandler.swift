@@ -256,6 +256,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             if current == nil || current!.responseDone { closeAfterWrites() }
             return
         }
+        if event is ConfigurationReloadedEvent {
+            // Finish on the old configuration and close; an idle keep-alive connection closes now,
+            // a fresh one (its first request may be on its way) serves that request first.
+            quiescing = true
+            if current == nil && requestCount > 0 && buffer.readableBytes == 0 { close() }
+            return
+        }
         if let event = event as? ChannelEvent, event == .inputClosed {
             // Half-closed by the client: nothing more can arrive, so answer what is complete, then close.
             inputClosed = true
@@ -923,3 +930,6 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
 /// Sent to every connection when the server stops: finish the current response, then close.
 struct GracefulShutdownEvent: Sendable {}
+
+/// `gantry -s reload` switched the configuration: this connection is on the old one.
+struct ConfigurationReloadedEvent: Sendable {}

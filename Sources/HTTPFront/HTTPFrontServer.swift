@@ -15,12 +15,15 @@ import NginxConfig
 /// server.shutdownGracefully() // stop accepting, finish in-flight responses, close
 /// ```
 public final class HTTPFrontServer: Sendable {
-    private let front: FrontContext
+    /// The configuration new connections get; `reload` replaces it.
+    private let current: Mutex<FrontContext>
+    private var front: FrontContext { current.withLock { $0 } }
     private let group: MultiThreadedEventLoopGroup
     private let state = Mutex(State())
 
     private struct State {
         var serverChannels: [any Channel] = []
+        var boundEndpoints: [ListenAddress.Endpoint] = []
         var children: [ObjectIdentifier: any Channel] = [:]
         var stopping = false
     }
@@ -32,7 +35,7 @@ public final class HTTPFrontServer: Sendable {
         let pool = NIOThreadPool(numberOfThreads: max(2, min(8, compiled.workerThreads)))
         pool.start()
         self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: compiled.workerThreads)
-        self.front = FrontContext(configuration: compiled, threadPool: pool, logger: logger)
+        self.current = Mutex(FrontContext(configuration: compiled, threadPool: pool, logger: logger))
     }
 
     /// The event loops serving clients; a content module may create upstream connections on them.
@@ -47,8 +50,64 @@ public final class HTTPFrontServer: Sendable {
         }
         for plan in front.configuration.listeners {
             let channel = try bind(plan)
-            state.withLock { $0.serverChannels.append(channel) }
+            state.withLock { $0.serverChannels.append(channel); $0.boundEndpoints.append(plan.endpoint) }
             front.logger.notice("listening on \(FrontConfiguration.describe(plan.endpoint))")
+        }
+    }
+
+    /// Serves `configuration` from now on (`gantry -s reload`): new connections get the new
+    /// servers and locations; open connections finish their current response on the old ones and
+    /// close, as nginx's old worker processes do. A `listen` not bound yet is bound; one no longer
+    /// configured keeps listening until restart (its connections get the new configuration's
+    /// default server). Throws, changing nothing, when the configuration does not compile.
+    public func reload(configuration: Configuration, modules: [any ContentModule]) throws(ConfigError) {
+        let compiled = try FrontConfiguration(configuration, modules: modules)
+        let old = front
+        let next = FrontContext(configuration: compiled, threadPool: old.threadPool, logger: old.logger)
+        for file in compiled.accessLogFiles {
+            if let problem = file.open() { next.logger.error("\(problem)") }
+        }
+        current.withLock { $0 = next }
+        let bound = state.withLock { $0.boundEndpoints }
+        for plan in compiled.listeners where !bound.contains(plan.endpoint) {
+            do {
+                let channel = try bind(plan)
+                state.withLock { $0.serverChannels.append(channel); $0.boundEndpoints.append(plan.endpoint) }
+                next.logger.notice("listening on \(FrontConfiguration.describe(plan.endpoint))")
+            } catch {
+                next.logger.error("bind() to \(FrontConfiguration.describe(plan.endpoint)) failed (\(error))")
+            }
+        }
+        let children = state.withLock { Array($0.children.values) }
+        for child in children {
+            child.pipeline.fireUserInboundEventTriggered(ConfigurationReloadedEvent())
+        }
+        // The old logs stay open a while for responses still finishing on old connections.
+        group.next().scheduleTask(in: .seconds(60)) {
+            for file in old.configuration.accessLogFiles where !compiled.accessLogFiles.contains(where: { $0 === file }) { file.close() }
+        }
+    }
+
+    /// The current configuration's plan for a listening socket (its servers may have changed by a reload).
+    private func currentPlan(for original: ListenerPlan) -> (FrontContext, ListenerPlan) {
+        let front = self.front
+        if let plan = front.configuration.listeners.first(where: { $0.endpoint == original.endpoint }) {
+            return (front, plan)
+        }
+        if let fallback = front.configuration.listeners.first(where: {
+            if case .tcp(_, let port) = $0.endpoint, case .tcp(_, let originalPort) = original.endpoint { return port == originalPort }
+            return false
+        }) {
+            return (front, fallback)
+        }
+        return (front, original)
+    }
+
+    /// Re-opens every access log file (`-s reopen`, `USR1`, after logrotate moved them).
+    public func reopenLogFiles() {
+        for file in front.configuration.accessLogFiles {
+            file.flush()
+            if let problem = file.open() { front.logger.error("\(problem)") }
         }
     }
 
@@ -58,7 +117,6 @@ public final class HTTPFrontServer: Sendable {
     }
 
     private func bind(_ plan: ListenerPlan) throws -> any Channel {
-        let front = self.front
         let backlog = plan.parameters.compactMap { p -> Int32? in
             p.hasPrefix("backlog=") ? Int32(p.dropFirst(8)) : nil
         }.first ?? 511
@@ -71,8 +129,10 @@ public final class HTTPFrontServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 64 * 1024, high: 256 * 1024))
             .childChannelInitializer { [weak self] channel in
                 let loop = channel.eventLoop
+                guard let self else { return channel.close() }
+                let (front, plan) = self.currentPlan(for: plan)
                 let handler = HTTPConnectionHandler(front: front, plan: plan, engine: front.engines.engine(for: loop), eventLoop: loop)
-                self?.track(channel)
+                self.track(channel)
                 return loop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
@@ -81,7 +141,7 @@ public final class HTTPFrontServer: Sendable {
             bootstrap = bootstrap.serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: 1)
         }
         if case .tcp = plan.endpoint {
-            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
         switch plan.endpoint {
         case .tcp(let host, let port):

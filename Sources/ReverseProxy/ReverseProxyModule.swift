@@ -1,3 +1,4 @@
+import Balancer
 import HTTPFront
 import Logging
 import NIOConcurrencyHelpers
@@ -93,6 +94,19 @@ public final class ReverseProxyModule: ContentModule {
             started.append(checker)
         }
         healthCheckers.withLockedValue { $0.append(contentsOf: started) }
+    }
+
+    // MARK: Servers that change at run time (app pools)
+
+    /// Replaces the servers of group `name` (an app pool's workers after a restart, a recycle or a
+    /// reload): new requests balance over `servers` at once; requests already running finish on
+    /// the old ones, and their retries (`proxy_next_upstream`) move to the new ones. Health checks
+    /// follow the current list. False when there is no such group.
+    @discardableResult
+    public func replaceServers(ofGroup name: String, with servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) -> Bool {
+        guard let group = groups[name] else { return false }
+        group.replaceServers(servers)
+        return true
     }
 
     public func stopHealthChecks() {

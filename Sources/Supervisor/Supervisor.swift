@@ -292,16 +292,17 @@ public final class Supervisor: @unchecked Sendable {
     private func perform(_ actions: [PoolAction], pool index: Int) {
         var queue = actions[...]
         var endpointsChanged = false
+        // Graceful stops wait until the new endpoints are published, so the front has stopped
+        // routing to a worker before it stops accepting (no request meets a closed socket).
+        var gracefulStops: [(WorkerID, Int32)] = []
         while let action = queue.popFirst() {
             switch action {
             case .spawn(let id, _):
                 queue.append(contentsOf: spawn(id, pool: index))
+            case .signal(let id, let pid, .graceful):
+                gracefulStops.append((id, pid))
             case .signal(let id, let pid, let signal):
-                let number: Int32 = switch signal {
-                case .graceful: SIGQUIT
-                case .fast: SIGTERM
-                case .kill: SIGKILL
-                }
+                let number: Int32 = signal == .kill ? SIGKILL : SIGTERM
                 if children[id] != nil { kill(pid, number) }
             case .log(let severity, let message):
                 log(severity, message)
@@ -323,6 +324,7 @@ public final class Supervisor: @unchecked Sendable {
             }
         }
         if endpointsChanged { publishEndpoints(pool: index) }
+        for (id, pid) in gracefulStops where children[id] != nil { kill(pid, SIGQUIT) }
     }
 
     private func spawn(_ id: WorkerID, pool index: Int) -> [PoolAction] {

@@ -173,7 +173,7 @@ public final class WSGIServer: @unchecked Sendable {
                 }
             }
         if tcp {
-            bootstrap = bootstrap.childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
         }
         return bootstrap
     }

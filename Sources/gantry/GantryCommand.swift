@@ -19,7 +19,7 @@ struct GantryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gantry",
         abstract: "nginx-compatible front and supervised WSGI app servers from one config file.",
-        usage: "gantry [-hvVtTq] [-c FILE] [-p PREFIX] [-e ERRORLOG] [-g DIRECTIVES]\n       gantry <subcommand> …",
+        usage: "gantry [-hvVtTq] [-s SIGNAL] [-c FILE] [-p PREFIX] [-e ERRORLOG] [-g DIRECTIVES]\n       gantry <subcommand> …",
         subcommands: [WSGICommand.self, ServeCommand.self, WorkerCommand.self]
     )
 
@@ -38,6 +38,10 @@ struct GantryCommand: ParsableCommand {
     @Option(name: .customShort("e", allowingJoined: true),
             help: ArgumentHelp("Error log file to use until the configuration's own error_log takes over; `stderr` for standard error.", valueName: "errorlog"))
     var errorLog: String?
+
+    @Option(name: .customShort("s", allowingJoined: true),
+            help: ArgumentHelp("Send a signal to the running gantry (its `pid` file): stop, quit, reopen, reload.", valueName: "signal"))
+    var signal: String?
 
     @Flag(name: .customShort("t"), help: "Test the configuration and exit.")
     var test = false
@@ -61,6 +65,7 @@ struct GantryCommand: ParsableCommand {
             if !test && !testAndDump { return }
         }
         let loader = ConfigurationLoader(configFile: configFile, prefix: prefix, globalDirectives: globalDirectives)
+        if let signal { return try SignalCommand.send(signal, loader: loader) }
         let file = loader.resolvedConfigFile
         let configuration: Configuration
         do {
@@ -92,7 +97,7 @@ struct GantryCommand: ParsableCommand {
         }
         var running = configuration
         running.commandLineErrorLog = errorLog
-        try StackRunner.run(running)
+        try StackRunner.run(running, loader: loader)
     }
 
     /// Compiles what the running stack compiles (the front's servers and locations, the proxy's

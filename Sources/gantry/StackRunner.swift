@@ -1,5 +1,4 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import HTTPFront
 import Logging
@@ -16,33 +15,9 @@ enum StackRunner {
         return [proxy]
     }
 
-    /// Starts the front and blocks until SIGTERM, SIGINT or SIGQUIT, then stops
-    /// gracefully: no new connections, in-flight responses finish.
-    static func run(_ configuration: Configuration) throws {
-        let logger = makeErrorLogger(configuration)
-        let server: HTTPFrontServer
-        do {
-            server = try HTTPFrontServer(configuration: configuration, modules: contentModules(for: configuration, logger: logger), logger: logger)
-        } catch {
-            if errorLogFile != nil { logger.critical("\(error)") }
-            Console.error("gantry: [emerg] \(error)")
-            errorLogFile?.close()
-            throw ExitCode(1)
-        }
-        do {
-            try server.start()
-        } catch {
-            let message = "bind() failed: \(error)"
-            if errorLogFile != nil { logger.critical("\(message)") }
-            Console.error("gantry: [emerg] \(message)")
-            server.shutdownGracefully(timeout: .zero)
-            errorLogFile?.close()
-            throw ExitCode(1)
-        }
-        waitForStopSignal()
-        logger.notice("signal received, exiting gracefully")
-        server.shutdownGracefully()
-        logger.notice("exit")
+    /// Starts the front and every `app_pool`, then serves until a stop signal (see `Stack`).
+    static func run(_ configuration: Configuration, loader: ConfigurationLoader) throws {
+        try Stack(loader: loader, configuration: configuration).run()
         errorLogFile?.close()
     }
 
@@ -81,17 +56,10 @@ enum StackRunner {
         return Logger(label: "gantry") { _ in ErrorLogHandler(file: file, level: chosenLevel) }
     }
 
-    private static func waitForStopSignal() {
-        let stop = DispatchSemaphore(value: 0)
-        var sources: [any DispatchSourceSignal] = []
-        for sig in [SIGTERM, SIGINT, SIGQUIT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            sources.append(source)
-        }
-        stop.wait()
-        for source in sources { source.cancel() }
+    /// `USR1` / `-s reopen`: the error log file again (logrotate moved it).
+    static func reopenErrorLog() {
+        if let problem = errorLogFile?.open() { Console.error("gantry: [alert] \(problem)") }
     }
+
+    static func closeErrorLog() { errorLogFile?.close() }
 }

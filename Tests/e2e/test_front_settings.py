@@ -79,7 +79,7 @@ def test_error_log_in_location_is_refused(gantry, tmp_path):
     assert r.returncode == 1 and "is not supported by gantry" in r.stderr
 
 
-def test_sigterm_finishes_in_flight_response(start_gantry, tmp_path):
+def test_sigquit_finishes_in_flight_response(start_gantry, tmp_path):
     site, port = build_site(tmp_path), free_port()
     (site / "root" / "large.bin").write_bytes(b"z" * (16 * 1024 * 1024))
     process = start_gantry(server_config(site, port), [("127.0.0.1", port)])
@@ -88,7 +88,7 @@ def test_sigterm_finishes_in_flight_response(start_gantry, tmp_path):
     s.settimeout(10)
     s.sendall(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     received = s.recv(65536)  # the response has started; most of it is still to come
-    process.proc.send_signal(signal.SIGTERM)
+    process.proc.send_signal(signal.SIGQUIT)
     time.sleep(0.3)
     # No new connections once stopping.
     refused = False
