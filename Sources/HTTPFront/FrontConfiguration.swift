@@ -13,6 +13,8 @@ final class VirtualServer: Sendable {
     let serverReturn: ReturnAction?
     let largeHeaderBuffers: HTTPRequestParser.Limits
     let clientHeaderTimeout: Int64
+    /// `merge_slashes`: `//` in the URI becomes `/` (nginx's default).
+    let mergeSlashes: Bool
 
     init(block: ServerBlock, compiler: SettingsCompiler) throws(ConfigError) {
         self.block = block
@@ -42,6 +44,9 @@ final class VirtualServer: Sendable {
             }
             limits = HTTPRequestParser.Limits(largeBufferSize: size, largeBufferCount: count)
         }
+        limits.ignoreInvalidHeaders = try block.scope.flag("ignore_invalid_headers", default: true)
+        limits.underscoresInHeaders = try block.scope.flag("underscores_in_headers", default: false)
+        mergeSlashes = try block.scope.flag("merge_slashes", default: true)
         largeHeaderBuffers = limits
         clientHeaderTimeout = Int64(try block.scope.milliseconds("client_header_timeout", default: 60_000))
     }
