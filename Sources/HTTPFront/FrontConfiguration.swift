@@ -101,7 +101,7 @@ struct FrontConfiguration: Sendable {
         self.accessLogFiles = compiler.accessLogFiles
 
         // Group servers by what is bound: TCP (host, port) and unix paths.
-        struct Binding { var listen: ListenAddress; var servers: [VirtualServer] }
+        struct Binding { var listen: ListenAddress; var servers: [VirtualServer]; var hasDefault = false }
         var bindings: [ListenAddress.Endpoint: Binding] = [:]
         var order: [ListenAddress.Endpoint] = []
         for server in servers {
@@ -115,9 +115,10 @@ struct FrontConfiguration: Sendable {
                     order.append(listen.endpoint)
                 }
                 if listen.isDefaultServer {
-                    if bindings[listen.endpoint]!.listen.isDefaultServer {
+                    if bindings[listen.endpoint]!.hasDefault {
                         throw ConfigError("a duplicate default server for \(Self.describe(listen.endpoint))", at: listen.location)
                     }
+                    bindings[listen.endpoint]!.hasDefault = true
                     bindings[listen.endpoint]!.listen.isDefaultServer = true
                     bindings[listen.endpoint]!.servers.insert(server, at: 0)
                 } else {
