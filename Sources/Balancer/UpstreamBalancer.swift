@@ -86,6 +86,7 @@ public struct UpstreamBalancer: Sendable {
     /// Chooses the next peer for this request, or nil when none is available ("no live upstreams":
     /// nginx answers 502 and, for quick recovery, forgets every peer's failures).
     public mutating func pick(_ attempt: inout PeerAttempt, now: Int64) -> PeerID? {
+        guard !primary.isEmpty || !backup.isEmpty else { return nil }  // no servers (yet)
         let chosen: Int?
         switch method {
         case .roundRobin: chosen = pickRoundRobin(&attempt, now: now)

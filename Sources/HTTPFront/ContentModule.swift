@@ -63,7 +63,8 @@ public final class HTTPExchange {
     /// Called once if the client connection closes before the exchange ended.
     public var onClientClose: (() -> Void)?
 
-    unowned let sink: any ExchangeSink
+    /// Strong: the connection drops its exchange when the response ends or the client goes away.
+    let sink: any ExchangeSink
 
     init(head: HTTPRequestHead, variables: RequestVariables, location: ConfigScope, channel: any Channel,
          requestBodyLength: Int?, hasRequestBody: Bool, sink: any ExchangeSink) {
@@ -80,10 +81,10 @@ public final class HTTPExchange {
 
     /// Starts delivering the request body to `onPart`. Bytes already received are
     /// delivered at once; `.end` arrives last (immediately when there is no body).
-    public func readBody(_ onPart: @escaping (RequestBodyPart) -> Void) { sink.exchangeReadBody(onPart) }
+    public func readBody(_ onPart: @escaping (RequestBodyPart) -> Void) { sink.exchangeReadBody(self, onPart) }
     /// Stops reading the client socket until `resumeBody()` (TCP backpressure).
-    public func pauseBody() { sink.exchangeSetBodyPaused(true) }
-    public func resumeBody() { sink.exchangeSetBodyPaused(false) }
+    public func pauseBody() { sink.exchangeSetBodyPaused(self, true) }
+    public func resumeBody() { sink.exchangeSetBodyPaused(self, false) }
 
     // MARK: Response
 
@@ -93,26 +94,55 @@ public final class HTTPExchange {
     /// Sends the status line and headers. The front adds `Server`, `Date`,
     /// `Connection`, `add_header` values and the framing (`Transfer-Encoding:
     /// chunked` when no `Content-Length` is given on HTTP/1.1).
-    public func sendHead(_ head: HTTPResponseHead) { sink.exchangeSendHead(head) }
+    public func sendHead(_ head: HTTPResponseHead) { sink.exchangeSendHead(self, head) }
     /// Sends part of the body; the future completes when it is written to the socket.
     @discardableResult
-    public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(data) }
+    public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(self, data) }
     /// Ends the response; the connection then serves the next request or closes.
-    public func sendEnd() { sink.exchangeSendEnd() }
+    public func sendEnd() { sink.exchangeSendEnd(self) }
     /// Answers with the front's error response for `status` (honouring `error_page`)
     /// instead of a response of its own; only valid before `sendHead`.
-    public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(status) }
+    public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(self, status) }
+    // MARK: Variables for the access log
+
+    /// Sets a module variable (`$upstream_addr`, `$upstream_status`, … — see
+    /// `VariableName.moduleVariableNames`) for this request's access log line.
+    public func setVariable(_ name: String, _ value: String) {
+        variables.moduleValues[name] = value
+        sink.exchangeSetVariable(self, name, value)
+    }
+
+    // MARK: Tunnel (WebSocket after 101)
+
+    /// Sends `head` (a `101 Switching Protocols` with its `Upgrade`/`Connection` as given), stops
+    /// HTTP parsing on the client connection and from then on hands every byte the client sends
+    /// to `onBytes` (`nil` once the client closed). `pauseBody`/`resumeBody` pause those reads.
+    public func switchToTunnel(_ head: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void) {
+        sink.exchangeSwitchToTunnel(self, head, onBytes: onBytes)
+    }
+
+    /// Writes tunnel bytes to the client; the future completes once written.
+    @discardableResult
+    public func sendTunnelBytes(_ bytes: ByteBuffer) -> EventLoopFuture<Void> { sink.exchangeSendTunnelBytes(self, bytes) }
+
+    /// Closes the client connection (the tunnel is over).
+    public func closeTunnel() { sink.exchangeAbort(self) }
+
     /// Aborts a response already started (the client sees a truncated response and the connection closes).
-    public func abort() { sink.exchangeAbort() }
+    /// Every call after the exchange ended (response complete, client gone) does nothing.
+    public func abort() { sink.exchangeAbort(self) }
 }
 
 /// The connection side of an `HTTPExchange` (implemented by the front's connection handler).
 protocol ExchangeSink: AnyObject {
-    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void)
-    func exchangeSetBodyPaused(_ paused: Bool)
-    func exchangeSendHead(_ head: HTTPResponseHead)
-    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void>
-    func exchangeSendEnd()
-    func exchangeSendError(_ status: HTTPResponseStatus)
-    func exchangeAbort()
+    func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void)
+    func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool)
+    func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
+    func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
+    func exchangeSendEnd(_ exchange: HTTPExchange)
+    func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus)
+    func exchangeAbort(_ exchange: HTTPExchange)
+    func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String)
+    func exchangeSwitchToTunnel(_ exchange: HTTPExchange, _ head: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void)
+    func exchangeSendTunnelBytes(_ exchange: HTTPExchange, _ bytes: ByteBuffer) -> EventLoopFuture<Void>
 }

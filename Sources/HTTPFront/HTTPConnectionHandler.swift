@@ -84,9 +84,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var quiescing = false
     private var needsFlush = false
     private var processing = false
+    /// One lazily moved timer for the read timeouts: re-arming only moves `timerDeadline`,
+    /// and the scheduled task re-schedules itself if it fires early (no heap work per request).
     private var timer: Scheduled<Void>?
+    private var timerFireTime: NIODeadline?
+    private var timerDeadline: NIODeadline?
+    private var timerKind = TimerKind.idle
+
+    private enum TimerKind {
+        /// Close if no request is in progress (client_header_timeout, keepalive_timeout).
+        case idle
+        /// Close if the request body being discarded stopped arriving.
+        case body
+    }
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
+    /// The client shut down its sending side: no further request can arrive.
+    private var inputClosed = false
+    /// Set once a module switched the connection to a byte tunnel (WebSocket after 101).
+    private var tunnel: ((ByteBuffer?) -> Void)?
 
     /// Most bytes kept in memory for pipelined requests before reading stops.
     private static let maxBuffered = 64 * 1024
@@ -150,20 +166,33 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
+        if let tunnel {
+            self.tunnel = nil
+            tunnel(nil)
+            if let inFlight = current {
+                inFlight.exchange = nil
+                log(inFlight)
+                current = nil
+            }
+        }
         if let inFlight = current, !inFlight.responseDone {
             if let consumer = inFlight.bodyConsumer, !inFlight.bodyDone {
                 consumer(.failed(ChannelError.eof))
             }
-            inFlight.exchange?.onClientClose?()
-            inFlight.exchange?.onClientClose = nil
+            let exchange = inFlight.exchange
+            inFlight.exchange = nil
+            inFlight.bodyConsumer = nil
+            exchange?.onClientClose?()
+            exchange?.onClientClose = nil
+            exchange?.onWritabilityChanged = nil
             // nginx logs 499 when the client closes before the response.
             if inFlight.status == 0 { inFlight.status = 499 }
             log(inFlight)
@@ -174,6 +203,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        if let tunnel {
+            tunnel(incoming)
+            return
+        }
         if buffer.readableBytes == 0 {
             buffer = incoming
         } else {
@@ -219,7 +252,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GracefulShutdownEvent {
             quiescing = true
-            if current == nil { close() }
+            // Idle (or only discarding a body): close once what is queued has been written.
+            if current == nil || current!.responseDone { closeAfterWrites() }
             return
         }
         if event is ConfigurationReloadedEvent {
@@ -230,8 +264,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // Half-closed by the client: answer what is complete, then close.
-            if current == nil && buffer.readableBytes == 0 { close() }
+            // Half-closed by the client: nothing more can arrive, so answer what is complete, then close.
+            inputClosed = true
+            guard let inFlight = current else {
+                closeAfterWrites()
+                return
+            }
+            if !inFlight.bodyDone {
+                inFlight.bodyDone = true
+                let consumer = inFlight.bodyConsumer
+                inFlight.bodyConsumer = nil
+                consumer?(.failed(ChannelError.eof))
+                if inFlight.responseDone { closeAfterWrites() }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -278,6 +323,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if current == nil, buffer.readableBytes == 0 {
             buffer.clear()
         }
+        if current == nil && inputClosed && !closing {
+            closeAfterWrites()
+        }
         flushIfNeeded()
         if readPending && !bodyPaused && !(current != nil && buffer.readableBytes > Self.maxBuffered) {
             readPending = false
@@ -311,8 +359,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func startRequest(_ head: ParsedRequestHead) {
-        timer?.cancel()
-        timer = nil
+        timerDeadline = nil
         requestCount += 1
         let now = Date().timeIntervalSince1970
         let start = headStartTime ?? now
@@ -353,7 +400,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
         let normalized: String
         do {
-            normalized = try URIPath.normalize(parts.path)
+            normalized = try URIPath.normalize(parts.path, mergeSlashes: server.mergeSlashes)
         } catch {
             front.logger.info("client sent invalid request \"\(head.method) \(head.target)\", client: \(remoteAddress)")
             var response = FrontResponse.builtinPage(.badRequest, serverTokens: server.serverLevel.serverTokens, allocator: context.channel.allocator)
@@ -369,13 +416,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         inFlight.request.uri = normalized
+        inFlight.request.originalURI = normalized
         inFlight.request.variables.uri = normalized
         runEngine(inFlight)
     }
 
     private func runEngine(_ inFlight: InFlight) {
         guard current === inFlight, !closing else { return }
-        switch engine.process(&inFlight.request) {
+        let step = engine.process(&inFlight.request)
+        refreshStaleEntries()
+        switch step {
         case .respond(let response):
             write(response, for: inFlight)
         case .probe(let key):
@@ -397,8 +447,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             let key = RequestEngine.GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: level)
             front.threadPool.runIfActive(eventLoop: loop) { Gzip.compress(file: file, level: level) }.hop(to: loop).assumeIsolated().whenComplete { [self] (result: Result<ByteBuffer?, any Error>) in
                 if case .success(let compressed?) = result {
-                    if engine.gzipCache.count > 256 { engine.gzipCache.removeAll() }
-                    engine.gzipCache[key] = compressed
+                    engine.storeCompressed(compressed, for: key)
                     runEngine(inFlight)
                 } else {
                     var response = FrontResponse.builtinPage(.internalServerError, serverTokens: true, allocator: context?.channel.allocator ?? ByteBufferAllocator())
@@ -407,15 +456,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
                 }
             }
         case .content(let handler, let location):
-            if case .length(let n) = inFlight.request.head.framing, n > location.clientMaxBodySize {
-                front.logger.error("client intended to send too large body: \(n) bytes, client: \(remoteAddress)")
-                var response = engine.errorResponse(.payloadTooLarge, &inFlight.request, location: location)
-                response.closeConnection = true
-                write(response, for: inFlight)
-                return
-            }
             let head = inFlight.request.head
-            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
+            // After an internal redirect (try_files, index, error_page) the module sees the new URI, as nginx's upstream does.
+            var target = head.target
+            if inFlight.request.uri != inFlight.request.originalURI || inFlight.request.inErrorPage {
+                let args = inFlight.request.args
+                target = URIPath.escape(inFlight.request.uri) + (args.isEmpty ? "" : "?" + args)
+            }
+            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: target, headers: head.headers)
             let hasBody = head.framing != .none && head.framing != .length(0)
             var bodyLength: Int?
             if case .length(let n) = head.framing { bodyLength = n }
@@ -426,13 +474,30 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
+    /// Re-probes, off the loop, the cache entries the engine answered from while stale.
+    private func refreshStaleEntries() {
+        let keys = engine.takeStaleKeys()
+        guard !keys.isEmpty else { return }
+        let engine = self.engine
+        let loop = eventLoop
+        for key in keys {
+            front.threadPool.runIfActive(eventLoop: loop) { FileSystem.probe(key) }.hop(to: loop).assumeIsolated()
+                .whenComplete { result in
+                    switch result {
+                    case .success(let probe): engine.store(key, probe)
+                    case .failure: engine.forgetRefresh(key)
+                    }
+                }
+        }
+    }
+
     // MARK: Writing responses
 
     private func write(_ response: FrontResponse, for inFlight: InFlight) {
         guard let context, current === inFlight else { return }
         var response = response
         let location = response.location ?? inFlight.request.location ?? defaultServer.serverLevel
-        if response.contentLength == -1 {
+        if response.closeWithoutResponse {
             // `return 444`: close without a response.
             inFlight.status = 444
             inFlight.responseDone = true
@@ -448,28 +513,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.keepAlive = keepAlive
 
         if response.location != nil { applyHeaderFilters(&response, location: location, request: inFlight.request) }
+        // nginx's order: Server, Date, Content-Type, Content-Length, Last-Modified, Location,
+        // Connection, Keep-Alive, then the other headers as the phases added them.
         var head = context.channel.allocator.buffer(capacity: 256)
         writeStatusLine(&head, response.status)
         writeCommonHeaders(&head, location: location)
-        for (name, value) in response.headers where name == "Content-Type" {
-            head.writeString("Content-Type: \(value)\r\n")
+        if let type = response.headers.first(where: { $0.0 == "Content-Type" }) {
+            head.writeString("Content-Type: \(type.1)\r\n")
         }
         if let length = response.contentLength {
             head.writeString("Content-Length: \(length)\r\n")
         }
-        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "ETag" && name != "Accept-Ranges" && !name.isEmpty && !name.hasPrefix("~") {
-            if name == "Location" || name == "Content-Encoding" || name == "Content-Range" {
-                head.writeString("\(name): \(value)\r\n")
-            }
-        }
-        for (name, value) in response.headers where name == "Last-Modified" {
-            head.writeString("Last-Modified: \(value)\r\n")
+        for name in ["Last-Modified", "Location"] {
+            if let header = response.headers.first(where: { $0.0 == name }) { head.writeString("\(name): \(header.1)\r\n") }
         }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
-        for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
-            head.writeString("\(name): \(value)\r\n")
-        }
-        for (name, value) in response.headers where !["Content-Type", "Last-Modified", "ETag", "Accept-Ranges", "Location", "Content-Encoding", "Content-Range"].contains(name) {
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
+        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "Location" {
             head.writeString("\(name): \(value)\r\n")
         }
         head.writeString("\r\n")
@@ -552,18 +612,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if !inFlight.keepAlive {
             log(inFlight)
             current = nil
-            closing = true
-            flushIfNeeded()
-            context?.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: nil)
             closeAfterWrites()
             return
         }
         // The request body must be read (and discarded) before the next request.
-        guard inFlight.bodyDone else { return }
+        guard inFlight.bodyDone else {
+            armBodyTimer()
+            return
+        }
         log(inFlight)
         current = nil
         if quiescing {
-            flushIfNeeded()
             closeAfterWrites()
             return
         }
@@ -579,9 +638,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func closeAfterWrites() {
-        guard let context else { return }
+        guard let context, !closing else { return }
         closing = true
-        timer?.cancel()
+        needsFlush = false
+        cancelTimer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
@@ -591,17 +651,57 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     private func close() {
         closing = true
-        timer?.cancel()
+        cancelTimer()
         guard let context else { return }
         context.close(promise: nil)
     }
 
+    /// A body being discarded after the response must keep arriving (nginx: `client_body_timeout`, 60 s).
+    private func armBodyTimer() {
+        setTimer(.body, deadline: .now() + .seconds(60))
+    }
+
     private func armTimer(milliseconds: Int64) {
+        setTimer(.idle, deadline: .now() + .milliseconds(milliseconds))
+    }
+
+    private func setTimer(_ kind: TimerKind, deadline: NIODeadline) {
+        timerKind = kind
+        timerDeadline = deadline
+        if let fireTime = timerFireTime, fireTime <= deadline { return }
+        schedule(at: deadline)
+    }
+
+    private func schedule(at deadline: NIODeadline) {
         timer?.cancel()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) { [weak self] in
-            guard let self, self.current == nil else { return }
-            self.close()
+        timerFireTime = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.timerFired()
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerFireTime = nil
+        timerDeadline = nil
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerFireTime = nil
+        guard let deadline = timerDeadline else { return }
+        if deadline > .now() {
+            schedule(at: deadline)
+            return
+        }
+        timerDeadline = nil
+        switch timerKind {
+        case .idle:
+            if current == nil { close() }
+        case .body:
+            if let inFlight = current, !inFlight.bodyDone { close() }
         }
     }
 
@@ -648,9 +748,17 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     // MARK: ExchangeSink
 
-    func exchangeReadBody(_ onPart: @escaping (RequestBodyPart) -> Void) {
-        guard let inFlight = current else { return }
+    func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.bodyConsumer = onPart
+        let head = inFlight.request.head
+        if !inFlight.bodyDone, head.version.minor >= 1, !inFlight.headSent,
+           head.headers.first(name: "expect")?.lowercased() == "100-continue", let context {
+            // The client waits for this before sending the body (nginx sends it when the body is first read).
+            var interim = context.channel.allocator.buffer(capacity: 25)
+            interim.writeString("HTTP/1.1 100 Continue\r\n\r\n")
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(interim)), promise: nil)
+        }
         let pending = inFlight.pendingBody
         inFlight.pendingBody = []
         for bytes in pending { onPart(.bytes(bytes)) }
@@ -667,15 +775,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
-    func exchangeSetBodyPaused(_ paused: Bool) {
+    func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool) {
+        guard current?.exchange === exchange else { return }
         bodyPaused = paused
         if !paused {
             processBuffer()
         }
     }
 
-    func exchangeSendHead(_ responseHead: HTTPResponseHead) {
-        guard let inFlight = current, let context, !inFlight.headSent else { return }
+    func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var response = FrontResponse(status: responseHead.status)
@@ -703,6 +812,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
         head.writeString("\r\n")
         inFlight.status = code
@@ -710,8 +820,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
     }
 
-    func exchangeSendBody(_ data: IOData) -> EventLoopFuture<Void> {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else {
+    func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else {
             return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
@@ -733,8 +843,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         return promise.futureResult
     }
 
-    func exchangeSendEnd() {
-        guard let inFlight = current, let context, inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendEnd(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
         if inFlight.chunked && !inFlight.noBody {
             var last = context.channel.allocator.buffer(capacity: 5)
             last.writeString("0\r\n\r\n")
@@ -742,17 +852,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         needsFlush = true
         inFlight.exchange = nil
-        if !inFlight.bodyDone {
+        let bodyPending = !inFlight.bodyDone
+        if bodyPending {
             // The module did not read the whole body: discard the rest, as nginx does.
             inFlight.bodyConsumer = nil
             bodyPaused = false
         }
         responseFinished(inFlight)
         flushIfNeeded()
+        if bodyPending && !processing { processBuffer() }
     }
 
-    func exchangeSendError(_ status: HTTPResponseStatus) {
-        guard let inFlight = current, !inFlight.headSent, !inFlight.responseDone else { return }
+    func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) {
+        guard let inFlight = current, inFlight.exchange === exchange, !inFlight.headSent, !inFlight.responseDone else { return }
         inFlight.exchange = nil
         inFlight.bodyConsumer = nil
         bodyPaused = false
@@ -764,8 +876,49 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         flushIfNeeded()
     }
 
-    func exchangeAbort() {
-        guard let inFlight = current else { return }
+    func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
+        inFlight.request.variables.moduleValues[name] = value
+    }
+
+    func exchangeSwitchToTunnel(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead, onBytes: @escaping (ByteBuffer?) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
+        inFlight.headSent = true
+        inFlight.status = Int(responseHead.status.code)
+        cancelTimer()
+        let location = inFlight.request.location ?? defaultServer.serverLevel
+        var head = context.channel.allocator.buffer(capacity: 256)
+        writeStatusLine(&head, responseHead.status)
+        writeCommonHeaders(&head, location: location)
+        for (name, value) in responseHead.headers {
+            let lower = name.lowercased()
+            if lower == "server" || lower == "date" || lower == "content-length" || lower == "transfer-encoding" { continue }
+            head.writeString("\(name): \(value)\r\n")
+        }
+        head.writeString("\r\n")
+        inFlight.headBytes = head.readableBytes
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        tunnel = onBytes
+        // Bytes the client sent after the request head already belong to the tunnel.
+        if buffer.readableBytes > 0 {
+            let early = buffer
+            buffer = ByteBuffer()
+            onBytes(early)
+        }
+    }
+
+    func exchangeSendTunnelBytes(_ exchange: HTTPExchange, _ bytes: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, tunnel != nil else {
+            return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        inFlight.bodyBytes += bytes.readableBytes
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(bytes)), promise: promise)
+        return promise.futureResult
+    }
+
+    func exchangeAbort(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange else { return }
         inFlight.keepAlive = false
         inFlight.responseDone = true
         inFlight.exchange = nil

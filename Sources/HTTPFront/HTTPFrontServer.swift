@@ -188,6 +188,10 @@ public final class HTTPFrontServer: Sendable {
         let remaining = state.withLock { state in Array(state.children.values) }
         for child in remaining { child.close(promise: nil) }
         for file in front.configuration.accessLogFiles { file.close() }
+        // nginx removes its unix-domain sockets on exit.
+        for plan in front.configuration.listeners {
+            if case .unix(let path) = plan.endpoint { unlink(path) }
+        }
         try? group.syncShutdownGracefully()
         try? front.threadPool.syncShutdownGracefully()
     }

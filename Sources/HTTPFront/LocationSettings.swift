@@ -87,6 +87,8 @@ final class LocationSettings: Sendable {
     let symlinks: SymlinkPolicy
     let accessLogs: [AccessLogTarget]
     let keepaliveTimeout: Int64
+    /// The second `keepalive_timeout` parameter: sent as `Keep-Alive: timeout=N`.
+    let keepaliveHeaderTimeout: Int?
     let keepaliveRequests: Int
     let sendTimeout: Int64
     let serverTokens: Bool
@@ -94,6 +96,9 @@ final class LocationSettings: Sendable {
     let clientMaxBodySize: Int
     let content: (any ContentHandler)?
     let etag: Bool
+    let ifModifiedSince: Preconditions.ModifiedSinceMode
+    /// `max_ranges`: more ranges than this serve the whole file; 0 disables ranges.
+    let maxRanges: Int
 
     enum GzipStaticMode: Sendable { case off, on, always }
 
@@ -230,6 +235,9 @@ final class LocationSettings: Sendable {
         }
         gzipVary = try scope.flag("gzip_vary", default: false)
 
+        if let directive = scope.effective("disable_symlinks"), directive.values.count > 1 {
+            throw ConfigError("\"disable_symlinks \(directive.values[1])\" is not supported by gantry", at: directive.location)
+        }
         switch scope.effective("disable_symlinks")?.values.first {
         case nil: symlinks = .insideRoot
         case "off": symlinks = .follow
@@ -244,8 +252,21 @@ final class LocationSettings: Sendable {
                 throw ConfigError("invalid value \"\(directive.values[0])\"", at: directive.location)
             }
             keepaliveTimeout = Int64(ms)
+            if directive.values.count > 1 {
+                guard let header = ConfigValues.parseTime(directive.values[1], unit: .seconds) else {
+                    throw ConfigError("invalid value \"\(directive.values[1])\"", at: directive.location)
+                }
+                keepaliveHeaderTimeout = header
+            } else {
+                keepaliveHeaderTimeout = nil
+            }
         } else {
             keepaliveTimeout = 75_000
+            keepaliveHeaderTimeout = nil
+        }
+        if match != nil || scope.kind == .server, let errorLog = scope.own("error_log") {
+            throw ConfigError("\"error_log\" in \"\(scope.kind.rawValue)\" is not supported by gantry (one error log per process: the main or http one)",
+                              at: errorLog.location)
         }
         keepaliveRequests = try scope.number("keepalive_requests", default: 1000)
         sendTimeout = Int64(try scope.milliseconds("send_timeout", default: 60_000))
@@ -258,7 +279,16 @@ final class LocationSettings: Sendable {
         }
         sendfile = try scope.flag("sendfile", default: false)
         clientMaxBodySize = try scope.size("client_max_body_size", default: 1 << 20)
-        etag = true
+        etag = try scope.flag("etag", default: true)
+        switch scope.effective("if_modified_since")?.values.first {
+        case nil, "exact": ifModifiedSince = .exact
+        case "before": ifModifiedSince = .before
+        case "off": ifModifiedSince = .off
+        case let other?:
+            throw ConfigError("invalid value \"\(other)\" in \"if_modified_since\" directive, it must be \"off\", \"exact\" or \"before\"",
+                              at: scope.effective("if_modified_since")!.location)
+        }
+        maxRanges = try scope.number("max_ranges", default: Int.max)
         if let autoindex = scope.effective("autoindex"), try autoindex.flag() {
             throw ConfigError("\"autoindex on\" is not supported by gantry", at: autoindex.location)
         }

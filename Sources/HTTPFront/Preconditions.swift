@@ -8,6 +8,10 @@ public struct Preconditions: Sendable {
     public var ifModifiedSince: String?
     public var ifUnmodifiedSince: String?
     public var ifRange: String?
+    /// nginx's `if_modified_since`: `exact` (the default) answers 304 only for the exact time.
+    public var modifiedSinceMode: ModifiedSinceMode = .exact
+
+    public enum ModifiedSinceMode: Sendable { case off, exact, before }
 
     public init(ifMatch: String? = nil, ifNoneMatch: String? = nil, ifModifiedSince: String? = nil,
                 ifUnmodifiedSince: String? = nil, ifRange: String? = nil) {
@@ -35,9 +39,8 @@ public struct Preconditions: Sendable {
             if Self.listMatches(ifNoneMatch, etag: etag, weak: true) {
                 return isGetOrHead ? .notModified : .preconditionFailed
             }
-        } else if let ifModifiedSince, isGetOrHead {
-            // nginx's default `if_modified_since exact`: 304 only for the exact time.
-            if let date = HTTPDate.parse(ifModifiedSince), date == lastModified { return .notModified }
+        } else if let ifModifiedSince, isGetOrHead, modifiedSinceMode != .off, let date = HTTPDate.parse(ifModifiedSince) {
+            if date == lastModified || (modifiedSinceMode == .before && lastModified <= date) { return .notModified }
         }
         return .proceed
     }

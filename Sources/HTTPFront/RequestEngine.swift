@@ -9,6 +9,8 @@ struct FrontRequest {
     var variables: RequestVariables
     var server: VirtualServer
     var uri: String
+    /// The normalised URI the client asked for, before internal redirects.
+    var originalURI = ""
     var args: String
     /// Set by `error_page` redirects: the status to answer with.
     var errorStatus: HTTPResponseStatus?
@@ -43,7 +45,19 @@ enum EngineStep {
 /// cache returns `.probe` and the caller probes it on the thread pool.
 final class RequestEngine {
     let cache = OpenFileCache()
-    var gzipCache: [GzipKey: ByteBuffer] = [:]
+    private(set) var gzipCache: [GzipKey: ByteBuffer] = [:]
+    private var gzipCacheBytes = 0
+    /// Compressed bodies kept per event loop; past this the cache starts over.
+    static let gzipCacheLimit = 32 * 1024 * 1024
+
+    func storeCompressed(_ body: ByteBuffer, for key: GzipKey) {
+        if gzipCacheBytes + body.readableBytes > Self.gzipCacheLimit {
+            gzipCache.removeAll()
+            gzipCacheBytes = 0
+        }
+        gzipCache[key] = body
+        gzipCacheBytes += body.readableBytes
+    }
     let allocator = ByteBufferAllocator()
 
     struct GzipKey: Hashable {
@@ -81,6 +95,13 @@ final class RequestEngine {
             request.location = location
             request.variables.uri = request.uri
             request.variables.args = request.args
+            // nginx checks `client_max_body_size` once the location is known, for every handler.
+            if case .length(let length) = request.head.framing, location.clientMaxBodySize > 0,
+               length > location.clientMaxBodySize, !request.inErrorPage {
+                var response = errorResponse(.payloadTooLarge, &request, location: location)
+                response.closeConnection = true
+                return .respond(response)
+            }
             if let action = location.returnAction {
                 return returnResponse(action, &request, location: location)
             }
@@ -146,12 +167,29 @@ final class RequestEngine {
 
     private func probe(_ path: String, base: String, _ location: LocationSettings) -> FileProbe? {
         let key = ProbeKey(path: path, base: base, policy: location.symlinks)
-        return cache.lookup(key, now: now)
+        guard let (result, stale) = cache.lookup(key, now: now) else { return nil }
+        if stale && !refreshing.contains(key) {
+            refreshing.insert(key)
+            staleKeys.append(key)
+        }
+        return result
     }
 
     func store(_ key: ProbeKey, _ result: FileProbe) {
         cache.store(key, result, now: .now())
+        refreshing.remove(key)
     }
+
+    func forgetRefresh(_ key: ProbeKey) { refreshing.remove(key) }
+
+    /// Keys answered from a stale entry since the last call: the caller probes them in the background.
+    func takeStaleKeys() -> [ProbeKey] {
+        defer { staleKeys.removeAll(keepingCapacity: true) }
+        return staleKeys
+    }
+
+    private var staleKeys: [ProbeKey] = []
+    private var refreshing: Set<ProbeKey> = []
 
     private func staticContent(_ request: inout FrontRequest, location: LocationSettings) -> Continuation {
         // try_files (precontent phase).
@@ -279,12 +317,18 @@ final class RequestEngine {
             preconditions = Preconditions(ifMatch: headers.first(name: "if-match"), ifNoneMatch: headers.first(name: "if-none-match"),
                                           ifModifiedSince: headers.first(name: "if-modified-since"),
                                           ifUnmodifiedSince: headers.first(name: "if-unmodified-since"), ifRange: headers.first(name: "if-range"))
+            preconditions.modifiedSinceMode = location.ifModifiedSince
+            if !location.etag {
+                preconditions.ifMatch = nil
+                preconditions.ifNoneMatch = nil
+            }
             switch preconditions.evaluate(etag: etag, lastModified: file.modificationTime) {
             case .proceed: break
             case .notModified:
                 var notModified = FrontResponse(status: .notModified)
                 notModified.location = location
-                notModified.headers = [("Last-Modified", lastModified), ("ETag", etag)]
+                notModified.headers = [("Last-Modified", lastModified)]
+                if location.etag { notModified.headers.append(("ETag", etag)) }
                 if let contentEncoding { notModified.headers.append(("Content-Encoding", contentEncoding)) }
                 return .respond(notModified)
             case .preconditionFailed:
@@ -293,7 +337,7 @@ final class RequestEngine {
         }
         if status == .ok {
             response.headers.append(("Last-Modified", lastModified))
-            response.headers.append(("ETag", etag))
+            if location.etag { response.headers.append(("ETag", etag)) }
         }
         if let contentEncoding {
             response.headers.append(("Content-Encoding", contentEncoding))
@@ -306,8 +350,10 @@ final class RequestEngine {
            file.size >= gzip.minLength, file.size <= Gzip.maximumSize, gzip.anyType || gzip.types.contains(contentType) {
             let key = GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: gzip.level)
             guard let compressed = gzipCache[key] else { return .compress(file, level: gzip.level) }
-            response.headers.removeAll { $0.0 == "ETag" }
-            response.headers.append(("ETag", "W/" + etag))
+            if location.etag {
+                response.headers.removeAll { $0.0 == "ETag" }
+                response.headers.append(("ETag", "W/" + etag))
+            }
             response.headers.append(("Content-Encoding", "gzip"))
             if location.gzipVary { response.headers.append(("Vary", "Accept-Encoding")) }
             response.body = [.bytes(compressed)]
@@ -315,10 +361,10 @@ final class RequestEngine {
             return .respond(response)
         }
 
-        if status == .ok {
+        if status == .ok && location.maxRanges > 0 {
             response.headers.append(("Accept-Ranges", "bytes"))
             if preconditions.rangeApplies(etag: etag, lastModified: file.modificationTime) {
-                switch ByteRanges.evaluate(headers.first(name: "range"), size: file.size) {
+                switch ByteRanges.evaluate(headers.first(name: "range"), size: file.size, maxRanges: location.maxRanges) {
                 case .whole: break
                 case .unsatisfiable:
                     var refused = errorResponse(.rangeNotSatisfiable, &request, location: location)
@@ -382,8 +428,7 @@ final class RequestEngine {
         default:
             if action.status == 444 {
                 var close = FrontResponse(status: status)
-                close.closeConnection = true
-                close.contentLength = -1
+                close.closeWithoutResponse = true
                 return .respond(close)
             }
             if let text = value {

@@ -35,6 +35,8 @@ public struct RequestVariables: Sendable {
     public var bytesSent: Int
     /// When the first byte of the request arrived (seconds since the epoch).
     public var startTime: Double
+    /// Values set by content modules (`$upstream_addr`, …), by variable name.
+    public var moduleValues: [String: String] = [:]
     /// `$connection`: serial number of the client connection.
     public var connectionNumber: Int = 0
     /// `$connection_requests`: requests made over this connection so far.
@@ -101,6 +103,15 @@ public enum VariableName: Sendable, Hashable {
     case capture(Int)
     /// `$name` from a named regex capture.
     case namedCapture(String)
+    /// A variable a content module sets per request (`HTTPExchange.setVariable`), e.g. `$upstream_addr`.
+    case module(String)
+
+    /// Variables content modules may set; they render empty where no module set them, as in nginx.
+    public static let moduleVariableNames: Set<String> = [
+        "upstream_addr", "upstream_status", "upstream_response_time", "upstream_connect_time",
+        "upstream_header_time", "upstream_response_length", "upstream_bytes_received",
+        "upstream_bytes_sent", "upstream_cache_status",
+    ]
 
     /// Resolves a name as written after `$`; nil when nginx would say `unknown "NAME" variable`.
     /// `namedCaptures` are the names that regexes in scope define.
@@ -146,6 +157,8 @@ public enum VariableName: Sendable, Hashable {
                 self = .capture(digit)
             } else if namedCaptures.contains(name) {
                 self = .namedCapture(name)
+            } else if Self.moduleVariableNames.contains(name) || name.hasPrefix("upstream_http_") {
+                self = .module(name)
             } else {
                 return nil
             }
@@ -301,11 +314,16 @@ public struct VariableTemplate: Sendable, Hashable, CustomStringConvertible {
         case .httpReferer: return v.headers.first(name: "referer") ?? ""
         case .argument(let key): return v.argument(key) ?? ""
         case .header(let key):
-            let values = v.headers[key]
+            var values = v.headers[key]
+            if values.isEmpty {
+                // nginx compares `-` and `_` alike: `$http_x_foo` also reads an `X_Foo` header.
+                values = v.headers.filter { $0.name.lowercased().replacingOccurrences(of: "_", with: "-") == key }.map(\.value)
+            }
             if values.count <= 1 { return values.first ?? "" }
             return values.joined(separator: key == "cookie" ? "; " : ", ")
         case .capture(let index): return index < v.captures.count ? v.captures[index] : ""
         case .namedCapture(let key): return v.namedCaptures[key] ?? ""
+        case .module(let key): return v.moduleValues[key] ?? ""
         }
     }
 }

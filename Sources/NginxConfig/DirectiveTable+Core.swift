@@ -38,8 +38,8 @@ extension DirectiveTable {
               repeatable: true),
         .init(module: "core", "ssl_engine", main, .take1, .unsupported),
         .init(module: "core", "google_perftools_profiles", main, .take1, .unsupported),
-        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .supported, repeatable: true,
-              note: "`stderr` and file paths; `syslog:` and `memory:` are refused."),
+        .init(module: "core", "error_log", [.main, .http, .server, .location], .oneOrMore, .partial("one per process: main (else http); refused in server/location at start"), repeatable: true,
+              note: "`stderr` and file paths; `syslog:` and `memory:` are refused. One error log per process: the main context's (else the `http` one's) first `error_log`; in `server`/`location` Gantry refuses it at start."),
 
         // MARK: ngx_events_module
         .init(module: "events", "events", main, [.block, .noArgs], .supported),

@@ -22,7 +22,7 @@ extension DirectiveTable {
               .partial("responses always stream with backpressure: the upstream is read as fast as the client takes it, never into unbounded memory and never into temp files; `on` and `off` behave alike"),
               value: .flag),
         .init(module: "http_proxy", "proxy_request_buffering", hsl, .flag,
-              .partial("request bodies always stream upstream as they arrive (nginx's `off`): once body bytes went to a server the request is not retried on another"),
+              .partial("`on`: a body up to `client_body_buffer_size` is read whole first (so a failed try is sent again to the next server); a larger one streams as with `off` (nginx would spool it to a temp file), and once its bytes went to a server the request is not retried"),
               value: .flag),
         .init(module: "http_proxy", "proxy_connect_timeout", hsl, .take1, .supported, value: .milliseconds),
         .init(module: "http_proxy", "proxy_send_timeout", hsl, .take1, .supported, value: .milliseconds),

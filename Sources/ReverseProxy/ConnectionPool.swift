@@ -14,6 +14,8 @@ final class ConnectionPool: Sendable {
     final class LoopPool: @unchecked Sendable {
         // Only used on its own event loop (the key it is stored under).
         var idle: [UpstreamConnection] = []
+        let loop: (any EventLoop)?
+        init(loop: any EventLoop) { self.loop = loop }
     }
 
     init(capacity: Int, idleTimeout: Int64, maxRequests: Int) {
@@ -26,21 +28,20 @@ final class ConnectionPool: Sendable {
         perLoop.withLockedValue { pools in
             let key = ObjectIdentifier(loop)
             if let existing = pools[key] { return existing }
-            let created = LoopPool()
+            let created = LoopPool(loop: loop)
             pools[key] = created
             return created
         }
     }
 
-    /// An idle, still open connection to `peer` on `loop`, removed from the pool.
-    func take(peer: Int, on loop: any EventLoop) -> UpstreamConnection? {
+    /// An idle, still open connection to `address` on `loop`, removed from the pool.
+    func take(_ address: UpstreamAddress, on loop: any EventLoop) -> UpstreamConnection? {
         guard capacity > 0 else { return nil }
         let pool = pool(for: loop)
-        while let index = pool.idle.lastIndex(where: { $0.peerIndex == peer }) {
+        while let index = pool.idle.lastIndex(where: { $0.address == address }) {
             let connection = pool.idle.remove(at: index)
-            connection.idleTimer?.cancel()
-            connection.idleTimer = nil
-            connection.handler.onIdleClose = nil
+            // In use: the idle timer, if it fires meanwhile, leaves it alone.
+            connection.idleDeadline = nil
             if connection.channel.isActive { return connection }
         }
         return nil
@@ -54,14 +55,17 @@ final class ConnectionPool: Sendable {
         }
         let pool = pool(for: loop)
         connection.handler.delegate = nil
-        connection.handler.onIdleClose = { [weak pool, weak connection] in
-            guard let pool, let connection else { return }
-            pool.idle.removeAll { $0 === connection }
+        if connection.handler.onIdleClose == nil {
+            connection.handler.onIdleClose = { [weak pool, weak connection] in
+                guard let pool, let connection else { return }
+                pool.idle.removeAll { $0 === connection }
+            }
         }
         pool.idle.append(connection)
-        connection.idleTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(idleTimeout)) { [weak connection] in
-            connection?.channel.close(promise: nil)
-        }
+        // One timer per connection, moved lazily: reuse does not reschedule it.
+        let deadline = NIODeadline.now() + .milliseconds(idleTimeout)
+        connection.idleDeadline = deadline
+        if connection.idleTimer == nil { scheduleIdleTimer(connection, at: deadline, on: loop) }
         // Read with autoRead off so a close by the server is noticed while idle.
         connection.channel.read()
         if pool.idle.count > capacity {
@@ -69,6 +73,37 @@ final class ConnectionPool: Sendable {
             oldest.idleTimer?.cancel()
             oldest.handler.onIdleClose = nil
             oldest.channel.close(promise: nil)
+        }
+    }
+
+    private func scheduleIdleTimer(_ connection: UpstreamConnection, at deadline: NIODeadline, on loop: any EventLoop) {
+        connection.idleTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak connection] in
+            guard let connection else { return }
+            connection.idleTimer = nil
+            guard let idleDeadline = connection.idleDeadline else { return }  // in use; `put` re-arms it
+            if NIODeadline.now() < idleDeadline {
+                self?.scheduleIdleTimer(connection, at: idleDeadline, on: loop)
+            } else {
+                connection.channel.close(promise: nil)
+            }
+        }
+    }
+
+    /// Closes idle connections to servers no longer in the group (after `replaceServers`).
+    func closeIdle(except keep: Set<UpstreamAddress>) {
+        let pools = perLoop.withLockedValue { Array($0) }
+        for (_, pool) in pools {
+            // Each loop's pool is touched only on its loop: hop there.
+            guard let loop = pool.loop else { continue }
+            loop.execute {
+                let leaving = pool.idle.filter { !keep.contains($0.address) }
+                pool.idle.removeAll { !keep.contains($0.address) }
+                for connection in leaving {
+                    connection.idleTimer?.cancel()
+                    connection.handler.onIdleClose = nil
+                    connection.channel.close(promise: nil)
+                }
+            }
         }
     }
 }

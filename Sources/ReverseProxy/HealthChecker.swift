@@ -16,7 +16,8 @@ final class HealthChecker: Sendable {
     private let state: NIOLockedValueBox<State>
 
     struct State {
-        var peers: [HealthCheckState]
+        /// Per server; a server that joins (after `replaceServers`) starts healthy.
+        var peers: [UpstreamAddress: HealthCheckState] = [:]
         var task: RepeatedTask?
         var stopped = false
     }
@@ -26,9 +27,7 @@ final class HealthChecker: Sendable {
         self.settings = settings
         self.eventLoop = eventLoop
         self.logger = logger
-        state = NIOLockedValueBox(State(peers: group.addresses.map { _ in
-            HealthCheckState(fails: settings.fails, passes: settings.passes)
-        }))
+        state = NIOLockedValueBox(State())
     }
 
     func start() {
@@ -47,33 +46,38 @@ final class HealthChecker: Sendable {
     }
 
     private func checkAll() {
-        for peer in group.addresses.indices {
-            probe(peer).whenComplete { [self] result in
+        let addresses = group.addresses
+        state.withLockedValue { state in
+            state.peers = state.peers.filter { addresses.contains($0.key) }
+        }
+        for address in addresses {
+            probe(address).whenComplete { [self] result in
                 let passed = (try? result.get()) ?? false
-                record(peer: peer, passed: passed)
+                record(address, passed: passed)
             }
         }
     }
 
-    private func record(peer: Int, passed: Bool) {
+    private func record(_ address: UpstreamAddress, passed: Bool) {
+        let (fails, passes) = (settings.fails, settings.passes)
         let transition = state.withLockedValue { state -> HealthCheckState.Transition? in
             guard !state.stopped else { return nil }
-            return state.peers[peer].record(passed: passed)
+            return state.peers[address, default: HealthCheckState(fails: fails, passes: passes)].record(passed: passed)
         }
         switch transition {
         case .becameUnhealthy:
-            logger.warning("peer is unhealthy while checking status code, upstream \"\(group.name)\", peer \(group.addresses[peer])")
-            group.setHealthy(peer: peer, false)
+            logger.warning("peer is unhealthy while checking status code, upstream \"\(group.name)\", peer \(address)")
+            group.setHealthy(address, false)
         case .becameHealthy:
-            logger.notice("peer is healthy again, upstream \"\(group.name)\", peer \(group.addresses[peer])")
-            group.setHealthy(peer: peer, true)
+            logger.notice("peer is healthy again, upstream \"\(group.name)\", peer \(address)")
+            group.setHealthy(address, true)
         case nil:
             break
         }
     }
 
     /// One check: true when the server answered 2xx/3xx within the timeout.
-    private func probe(_ peer: Int) -> EventLoopFuture<Bool> {
+    private func probe(_ address: UpstreamAddress) -> EventLoopFuture<Bool> {
         let promise = eventLoop.makePromise(of: Bool.self)
         let timeout = TimeAmount.milliseconds(settings.timeout)
         let bootstrap = ClientBootstrap(group: eventLoop)
@@ -85,7 +89,7 @@ final class HealthChecker: Sendable {
                 }
             }
         let connected: EventLoopFuture<any Channel>
-        switch group.addresses[peer] {
+        switch address {
         case .unix(let path): connected = bootstrap.connect(unixDomainSocketPath: path)
         case .tcp(let host, let port):
             if let address = try? SocketAddress(ipAddress: host, port: port) {
@@ -95,7 +99,7 @@ final class HealthChecker: Sendable {
             }
         }
         let host: String
-        switch group.addresses[peer] {
+        switch address {
         case .tcp(let name, _): host = name
         case .unix: host = "localhost"
         }

@@ -50,10 +50,13 @@ public struct NextUpstreamPolicy: Sendable, Equatable {
     }
 
     /// Whether a failure of kind `condition` lets the request go to another server.
-    /// POST, LOCK, PATCH are not retried unless `non_idempotent` (nginx 1.9.13+).
-    public func allowsRetry(_ condition: Condition, method: String) -> Bool {
+    /// Once the request was sent, POST, LOCK, PATCH are not retried unless `non_idempotent`
+    /// (nginx 1.9.13+); a connect failure retries them, as nothing reached the server.
+    public func allowsRetry(_ condition: Condition, method: String, requestSent: Bool) -> Bool {
         guard conditions.contains(condition) else { return false }
-        if ["POST", "LOCK", "PATCH"].contains(method.uppercased()), !conditions.contains(.nonIdempotent) { return false }
+        if requestSent, ["POST", "LOCK", "PATCH"].contains(method.uppercased()), !conditions.contains(.nonIdempotent) {
+            return false
+        }
         return true
     }
 

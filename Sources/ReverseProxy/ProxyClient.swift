@@ -25,4 +25,9 @@ public protocol ProxyClient: AnyObject {
     func abort()
 }
 
-extension HTTPExchange: ProxyClient {}
+extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {
+    /// `$upstream_addr` & co. for the front's access log.
+    public func setUpstreamVariables(_ values: UpstreamVariableValues) {
+        for (name, value) in values.byName { setVariable(name, value) }
+    }
+}

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Balancer
 import HTTPFront
 import Logging
@@ -9,7 +14,24 @@ import NIOPosix
 public struct UpstreamTry: Sendable, Equatable {
     public var address: String
     public var status: Int?
+    /// Seconds from the start of this try to the end of the response (or the failure).
     public var responseTime: Double
+    /// Seconds to a connection (nil when it never connected).
+    public var connectTime: Double?
+    /// Seconds to the response head (nil when none came).
+    public var headerTime: Double?
+    /// Body bytes received from this server.
+    public var responseLength = 0
+
+    public init(address: String, status: Int? = nil, responseTime: Double = 0, connectTime: Double? = nil,
+                headerTime: Double? = nil, responseLength: Int = 0) {
+        self.address = address
+        self.status = status
+        self.responseTime = responseTime
+        self.connectTime = connectTime
+        self.headerTime = headerTime
+        self.responseLength = responseLength
+    }
 }
 
 /// One request on its way through the proxy: pick a peer, connect (or reuse), stream the
@@ -18,27 +40,38 @@ public struct UpstreamTry: Sendable, Equatable {
 ///
 /// Lives on the client connection's event loop; every upstream connection it uses is on that loop too.
 final class ProxyRequest: UpstreamResponseDelegate {
-    enum BodyState { case none, notStarted, streaming, done }
+    enum BodyState {
+        case none, notStarted, streaming, done
+        /// `proxy_request_buffering on` with a small body: read whole before connecting,
+        /// so the request can be sent again to another server.
+        case buffering, buffered
+    }
 
     let client: any ProxyClient
     let settings: ProxySettings
-    /// The group generation this request balances over; a retry moves to a newer one (app pool reload).
-    var group: UpstreamGroup
+    let group: UpstreamGroup
     let upstreamURI: String
     let proxyVariables: ProxyVariables
     let logger: Logger
     let loop: any EventLoop
-    var attempt: PeerAttempt
+    var attempt: UpstreamGroup.Attempt
     var holdingPeer = false
     var connection: UpstreamConnection?
     var connectionReused = false
+    /// Whether the current try's request head went to the server (nginx's `request_sent`).
+    var requestSent = false
+    /// A `101 Switching Protocols` head, until its end arrives and the tunnel starts.
+    var switchingHead: HTTPResponseHead?
+    var tunneling = false
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
     var bodySent = false
+    var bufferedBody: [ByteBuffer] = []
     var responseHeadSent = false
     var upstreamKeepAlive = false
     var finished = false
     var readTimer: Scheduled<Void>?
+    var readDeadline = NIODeadline.now()
     var sendTimer: Scheduled<Void>?
     var queueTimer: Scheduled<Void>?
     var queueTicket: Int?
@@ -63,8 +96,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let variables = client.variables
         var hashKey = ""
         if let template = group.hashKey { hashKey = template.render(variables) }
-        attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: variables.remoteAddress),
-                                     hashKey: hashKey, maxTries: settings.nextUpstreamTries)
+        let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: settings.nextUpstreamTries)
         let sendsBody = client.hasRequestBody && settings.passRequestBody
         bodyState = client.hasRequestBody ? .notStarted : .none
         let framing: HeaderRules.BodyFraming
@@ -100,19 +133,38 @@ final class ProxyRequest: UpstreamResponseDelegate {
             bodyState = .done
             client.readBody { _ in }
         }
+        if bodyState == .notStarted, settings.requestBuffering, let length = client.requestBodyLength,
+           length <= settings.clientBodyBufferSize {
+            bodyState = .buffering
+            client.readBody { [self] part in bufferBodyPart(part) }
+            return
+        }
         nextPeer(first: true)
+    }
+
+    func bufferBodyPart(_ part: RequestBodyPart) {
+        guard !finished else { return }
+        switch part {
+        case .bytes(let buffer):
+            bufferedBody.append(buffer)
+        case .end:
+            bodyState = .buffered
+            nextPeer(first: true)
+        case .failed:
+            clientClosed()
+        }
     }
 
     func nextPeer(first: Bool) {
         guard !finished else { return }
-        if !first, group.isSuperseded {
-            // The servers were replaced (workers restarted or reloaded): retry among the current ones.
-            moveToNewestGroup()
+        if !first, group.isSuperseded(attempt) {
+            // The servers were replaced (an app pool's workers restarted or reloaded): retry among the current ones.
+            moveToCurrentServers()
         }
-        if group.addresses.isEmpty, waitForServers() { return }
-        if let peer = group.pick(&attempt) {
+        if group.hasNoServers(attempt), waitForServers() { return }
+        if let address = group.pick(&attempt) {
             holdingPeer = true
-            connect(peer: peer)
+            connect(to: address)
             return
         }
         if first, group.shouldQueue(), wait() { return }
@@ -139,42 +191,39 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     /// A group with no servers yet (an app pool between a worker's death and its replacement):
-    /// wait up to `proxy_connect_timeout` for its next generation, as a shared listen backlog would.
+    /// wait up to `proxy_connect_timeout` for servers, as a shared listen backlog would.
     func waitForServers() -> Bool {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
-        let waiting = group
-        let timer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
-            guard !finished, group === waiting else { return }
-            logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
-            finish(status: .badGateway)
-        }
-        queueTimer = timer
-        let registered = group.lineage.whenSuperseded(waiting) {
+        let generation = attempt.generation
+        let registered = group.whenServersReplaced(after: generation) {
             loop.execute {
                 let request = bound.value
-                guard !request.finished, request.group === waiting else { return }
+                guard !request.finished, request.attempt.generation == generation else { return }
                 request.queueTimer?.cancel()
                 request.queueTimer = nil
-                request.moveToNewestGroup()
+                request.moveToCurrentServers()
                 request.nextPeer(first: true)
             }
         }
-        if !registered {
-            timer.cancel()
-            queueTimer = nil
-            moveToNewestGroup()
-            if group.addresses.isEmpty { return waitForServers() }
-            return false
+        guard registered else {
+            moveToCurrentServers()
+            return group.hasNoServers(attempt) ? waitForServers() : false
+        }
+        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
+            guard !finished, attempt.generation == generation else { return }
+            logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
+            finish(status: .badGateway)
         }
         return true
     }
 
-    /// Balances over the group's newest generation from now on, with a fresh set of tries.
-    func moveToNewestGroup() {
-        group = group.newest
-        attempt = group.beginAttempt(clientAddress: ClientAddressKey.ipHashBytes(text: client.variables.remoteAddress),
-                                     hashKey: group.hashKey.map { $0.render(client.variables) } ?? "",
+    /// Balances over the group's current servers from now on, with a fresh set of tries.
+    func moveToCurrentServers() {
+        group.endAttempt(attempt)
+        let variables = client.variables
+        let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: group.hashKey.map { $0.render(variables) } ?? "",
                                      maxTries: settings.nextUpstreamTries)
     }
 
@@ -183,9 +232,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
         queueTimer?.cancel()
         queueTimer = nil
         guard !finished else { return }
-        if let peer = group.pick(&attempt) {
+        if let address = group.pick(&attempt) {
             holdingPeer = true
-            connect(peer: peer)
+            connect(to: address)
         } else if !wait() {
             finish(status: .badGateway)
         }
@@ -193,31 +242,33 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     // MARK: Connecting
 
-    func connect(peer: Int) {
+    func connect(to address: UpstreamAddress) {
         tryStartedAt = .now()
-        tries.append(UpstreamTry(address: group.addresses[peer].description, status: nil, responseTime: 0))
-        if let pooled = group.pool.take(peer: peer, on: loop) {
+        requestSent = false
+        tries.append(UpstreamTry(address: address.description, status: nil, responseTime: 0))
+        if let pooled = group.pool.take(address, on: loop) {
             connectionReused = true
             attach(pooled)
             return
         }
-        openConnection(peer: peer)
+        openConnection(to: address)
     }
 
-    func openConnection(peer: Int) {
+    func openConnection(to address: UpstreamAddress) {
         connectionReused = false
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
             .channelOption(.autoRead, value: false)
-            .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes)
+                    // Header values come from the front's parser and the config: no second validation pass.
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
+                                                                              enableOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
                 }
             }
         let future: EventLoopFuture<any Channel>
-        switch group.addresses[peer] {
+        switch address {
         case .unix(let path):
             future = bootstrap.connect(unixDomainSocketPath: path)
         case .tcp(let host, let port):
@@ -233,7 +284,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 guard !finished else { channel.close(promise: nil); return }
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                    attach(UpstreamConnection(channel: channel, handler: handler, peerIndex: peer))
+                    attach(UpstreamConnection(channel: channel, handler: handler, address: address))
                 } catch {
                     channel.close(promise: nil)
                     upstreamFailed(.error, message: "\(error)")
@@ -244,7 +295,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 if case ChannelError.connectTimeout = error { timedOut = true } else { timedOut = false }
                 upstreamFailed(timedOut ? .timeout : .error,
                                message: timedOut ? "upstream timed out (110: Connection timed out) while connecting to upstream"
-                                                 : "connect() failed (\(error)) while connecting to upstream")
+                                                 : "connect() failed (\(Self.describe(error))) while connecting to upstream")
             }
         }
     }
@@ -252,8 +303,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// Sends the request on a connected (or reused) connection.
     func attach(_ connection: UpstreamConnection) {
         self.connection = connection
+        if let index = tries.indices.last { tries[index].connectTime = elapsed(since: tryStartedAt) }
         connection.handler.delegate = self
         connection.requestsServed += 1
+        requestSent = true
         let head = HTTPRequestHead(version: requestVersion, method: client.head.method, uri: upstreamURI,
                                    headers: requestHeaders)
         let channel = connection.channel
@@ -262,12 +315,16 @@ final class ProxyRequest: UpstreamResponseDelegate {
         case .none, .done:
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             armReadTimer()
+        case .buffered:
+            for buffer in bufferedBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            armReadTimer()
         case .notStarted:
             channel.flush()
             bodyState = .streaming
             bodySent = true
             client.readBody { [self] part in requestBodyPart(part) }
-        case .streaming:
+        case .streaming, .buffering:
             // Cannot happen: a request whose body started streaming is never retried.
             upstreamFailed(.error, message: "request body already sent")
             return
@@ -308,7 +365,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if writable {
             sendTimer?.cancel()
             sendTimer = nil
-            if bodyState == .streaming { client.resumeBody() }
+            if bodyState == .streaming || tunneling { client.resumeBody() }
         }
     }
 
@@ -318,9 +375,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished else { return }
         armReadTimer()
         let status = Int(head.status.code)
+        if status == 101 {
+            switchingHead = head
+            return
+        }
         if status < 200 { return }  // 100 Continue and friends: nginx skips them.
         tries[tries.count - 1].status = status
         tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
+        tries[tries.count - 1].headerTime = tries[tries.count - 1].responseTime
         if let condition = NextUpstreamPolicy.condition(forStatus: status), canRetry(condition) {
             logger.info("upstream \"\(group.name)\" answered \(status), trying the next server")
             dropConnection()
@@ -338,10 +400,16 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
         guard !finished, responseHeadSent else { return }
         armReadTimer()
+        tries[tries.count - 1].responseLength += buffer.readableBytes
         client.sendBody(.byteBuffer(buffer))
     }
 
     func upstreamDidReceiveEnd() {
+        if let head = switchingHead, !finished {
+            switchingHead = nil
+            startTunnel(head)
+            return
+        }
         guard !finished, responseHeadSent else { return }
         if let index = tries.indices.last { tries[index].responseTime = elapsed(since: tryStartedAt) }
         cancelTimers()
@@ -351,7 +419,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         releasePeer(failed: false)
         if let connection {
             connection.handler.delegate = nil
-            if upstreamKeepAlive, bodyState != .streaming, bodyState != .notStarted {
+            if upstreamKeepAlive, bodyState == .none || bodyState == .done || bodyState == .buffered {
                 group.pool.put(connection, on: loop)
             } else {
                 connection.channel.close(promise: nil)
@@ -363,6 +431,85 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func upstreamReadComplete() { readMore() }
 
+    // MARK: Upgrade (WebSocket) tunnel
+
+    /// The upstream switched protocols: when the request asked for it and the client side can
+    /// become a byte tunnel, relay bytes both ways until either side closes (nginx's upgraded
+    /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
+    func startTunnel(_ head: HTTPResponseHead) {
+        guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
+              !requestHeaders["upgrade"].isEmpty, !client.head.headers["upgrade"].isEmpty else {
+            dropConnection()
+            upstreamFailed(.invalidHeader, message: "upstream sent 101 Switching Protocols to a request that did not ask to upgrade")
+            return
+        }
+        tries[tries.count - 1].status = 101
+        tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
+        let channel = connection.channel
+        let tunnel = TunnelHandler(
+            onBytes: { [self] bytes in
+                armReadTimer()
+                tunnelClient.sendTunnelBytes(bytes)
+            },
+            onReadComplete: {
+                if tunnelClient.isWritable { channel.read() }
+            })
+        // The response decoder also watches outgoing requests, so raw bytes may be written
+        // only once it has left the pipeline (after handing over any bytes it read past the 101).
+        let removed = loop.makePromise(of: Void.self)
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(tunnel, position: .before(connection.handler))
+            if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
+                pipeline.removeHandler(validator, promise: nil)
+            }
+            pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
+            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: removed)
+        } catch {
+            removed.fail(error)
+        }
+        tunneling = true
+        responseHeadSent = true
+        removed.futureResult.assumeIsolated().whenComplete { [self] result in
+            guard !finished else { return }
+            if case .failure(let error) = result {
+                logger.error("cannot switch the upstream connection to a tunnel: \(error)")
+                tunneling = false
+                responseHeadSent = false
+                dropConnection()
+                releasePeer(failed: false)
+                finish(status: .badGateway)
+                return
+            }
+            let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
+                                                            hidden: settings.hiddenResponseHeaders, redirects: [])
+            tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
+            tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
+                                                         headers: headers)) { [self] bytes in
+                guard let bytes else {
+                    endTunnel()
+                    return
+                }
+                armReadTimer()
+                channel.writeAndFlush(bytes, promise: nil)
+                if !channel.isWritable { client.pauseBody() }
+            }
+            armReadTimer()
+            channel.read()
+        }
+    }
+
+    /// Either side closed or went idle: close both.
+    func endTunnel() {
+        guard tunneling, !finished else { return }
+        cancelTimers()
+        markFinished()
+        dropConnection()
+        releasePeer(failed: false)
+        (client as? any ProxyTunnelClient)?.closeTunnel()
+        onFinish?(tries)
+    }
+
     /// Asks the upstream for more only while the client keeps up (or before the head: always).
     func readMore() {
         guard !finished, let channel = connection?.channel else { return }
@@ -370,6 +517,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func upstreamDidFail(_ error: any Error) {
+        if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
         let condition: NextUpstreamPolicy.Condition = error is HTTPParserError ? .invalidHeader : .error
         let message = condition == .invalidHeader ? "upstream sent invalid header: \(error)" : "\(error) while reading response header from upstream"
@@ -378,6 +526,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func upstreamDidClose() {
+        if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
         connection = nil
         upstreamFailed(.error, message: "upstream prematurely closed connection while reading response header from upstream")
@@ -388,9 +537,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func canRetry(_ condition: NextUpstreamPolicy.Condition) -> Bool {
         // Never once the client got bytes, nor once body bytes went upstream (they cannot be replayed).
         guard !responseHeadSent, !bodySent else { return false }
-        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue) else { return false }
+        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
+                                                requestSent: requestSent) else { return false }
         if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
-        return attempt.triesLeft > 1 || group.isSuperseded
+        return attempt.triesLeft > 1 || group.isSuperseded(attempt)
     }
 
     /// A try failed before the response reached the client: next server, or 502/504.
@@ -407,9 +557,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         // A pooled connection the server closed meanwhile: open a fresh one to the same peer, as nginx does.
-        if connectionReused, !bodySent, let peer = attempt.current?.index {
+        if connectionReused, !bodySent, let address = attempt.currentAddress {
             dropConnection()
-            openConnection(peer: peer)
+            openConnection(to: address)
             return
         }
         logger.error("\(message), upstream: \"\(tries.last?.address ?? group.name)\"")
@@ -418,29 +568,31 @@ final class ProxyRequest: UpstreamResponseDelegate {
             tries[index].responseTime = elapsed(since: tryStartedAt)
         }
         let retry = canRetry(condition)
-        // An app pool's worker that just died is still listed until the supervisor reaps it:
-        // a request that may be retried waits for the pool's next set of workers instead of 502.
-        let awaitReplacement = !retry && condition == .error && group.lineage.followsMembership
-            && !responseHeadSent && !bodySent
-            && settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue)
         dropConnection()
         releasePeer(failed: true)
         if retry {
             nextPeer(first: false)
-        } else if awaitReplacement, waitForServers() {
-            return
-        } else if awaitReplacement, group.addresses.isEmpty == false, !finished {
-            // Already replaced meanwhile: waitForServers moved to the newest set.
-            nextPeer(first: true)
         } else {
             finish(status: condition == .timeout ? .gatewayTimeout : .badGateway)
         }
     }
 
+    /// `proxy_read_timeout` counts from the last read: moving the deadline is a store, and the one
+    /// timer, when it fires early, sleeps again until the deadline (no reschedule per packet).
     func armReadTimer() {
-        readTimer?.cancel()
-        readTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.readTimeout)) { [self] in
+        readDeadline = .now() + .milliseconds(settings.readTimeout)
+        guard readTimer == nil else { return }
+        scheduleReadTimer(at: readDeadline)
+    }
+
+    private func scheduleReadTimer(at deadline: NIODeadline) {
+        readTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             readTimer = nil
+            if NIODeadline.now() < readDeadline {
+                scheduleReadTimer(at: readDeadline)
+                return
+            }
+            if tunneling { endTunnel(); return }
             upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
         }
     }
@@ -498,9 +650,25 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// The exchange is over: no more callbacks from the client side (which would also keep
     /// this request and the exchange alive through each other).
     func markFinished() {
+        guard !finished else { return }
         finished = true
+        group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil
+        if !tries.isEmpty, let sink = client as? any ProxyVariableSink {
+            sink.setUpstreamVariables(UpstreamVariableValues(tries))
+        }
+    }
+
+    /// nginx's `(111: Connection refused)` form for system errors.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError {
+            return "\(io.errnoCode): \(String(cString: strerror(io.errnoCode)))"
+        }
+        if let connect = error as? NIOConnectionError, let first = connect.connectionErrors.first {
+            return describe(first.error)
+        }
+        return "\(error)"
     }
 
     func elapsed(since start: NIODeadline) -> Double {

@@ -34,6 +34,9 @@ public struct ProxySettings: Sendable {
     public var requestBuffering = true
     /// `client_max_body_size` (nginx default 1m; 0 = unlimited).
     public var clientMaxBodySize: Int64 = 1024 * 1024
+    /// `client_body_buffer_size` (nginx's default 16k): bodies up to this size are read whole
+    /// before connecting when `proxy_request_buffering` is on, so a failed try can be repeated.
+    public var clientBodyBufferSize = 16 * 1024
     /// Bytes read ahead from the upstream while the client is slow, with `proxy_buffering on`.
     public var bufferLimit = 64 * 1024
 
@@ -116,6 +119,9 @@ public struct ProxySettings: Sendable {
         if let directive = location.effective("proxy_buffering") { settings.buffering = try DirectiveValues.flag(directive) }
         if let directive = location.effective("proxy_request_buffering") { settings.requestBuffering = try DirectiveValues.flag(directive) }
         if let directive = location.effective("client_max_body_size") { settings.clientMaxBodySize = try DirectiveValues.size(directive) }
+        if let directive = location.effective("client_body_buffer_size") {
+            settings.clientBodyBufferSize = Int(try DirectiveValues.size(directive))
+        }
         if let directive = location.effective("proxy_buffer_size") {
             settings.bufferLimit = max(settings.bufferLimit, Int(try DirectiveValues.size(directive)))
         }

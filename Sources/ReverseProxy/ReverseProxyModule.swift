@@ -13,7 +13,6 @@ public final class ReverseProxyModule: ContentModule {
     private let implicitGroups = NIOLockedValueBox<[String: UpstreamGroup]>([:])
     let logger: Logger
     private let healthCheckers = NIOLockedValueBox<[HealthChecker]>([])
-    private let healthCheckLoops = NIOLockedValueBox<(any EventLoopGroup)?>(nil)
 
     /// Builds the upstream groups of `configuration`'s `upstream` blocks, plus `additional`
     /// ones (app pools register theirs this way).
@@ -87,7 +86,6 @@ public final class ReverseProxyModule: ContentModule {
 
     /// Starts `health_check` probing for every group that has one.
     public func startHealthChecks(on eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
-        healthCheckLoops.withLockedValue { $0 = eventLoopGroup }
         var started: [HealthChecker] = []
         for group in groups.values.sorted(by: { $0.name < $1.name }) {
             guard let settings = group.healthCheck else { continue }
@@ -101,24 +99,13 @@ public final class ReverseProxyModule: ContentModule {
     // MARK: Servers that change at run time (app pools)
 
     /// Replaces the servers of group `name` (an app pool's workers after a restart, a recycle or a
-    /// reload): new requests balance over `servers` at once; requests already running on the old
-    /// set finish there, and a retry (`proxy_next_upstream`) moves to the new set. Health checks
-    /// follow. Returns false when there is no such group.
+    /// reload): new requests balance over `servers` at once; requests already running finish on
+    /// the old ones, and their retries (`proxy_next_upstream`) move to the new ones. Health checks
+    /// follow the current list. False when there is no such group.
     @discardableResult
     public func replaceServers(ofGroup name: String, with servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) -> Bool {
-        guard let group = groups[name]?.newest else { return false }
-        let next = group.replacingServers(servers)
-        if let settings = next.healthCheck, let loops = healthCheckLoops.withLockedValue({ $0 }) {
-            let checker = HealthChecker(group: next, settings: settings, eventLoop: loops.next(), logger: logger)
-            let previous = healthCheckers.withLockedValue { checkers -> [HealthChecker] in
-                let old = checkers.filter { $0.group.lineage === next.lineage }
-                checkers.removeAll { $0.group.lineage === next.lineage }
-                checkers.append(checker)
-                return old
-            }
-            for old in previous { old.stop() }
-            checker.start()
-        }
+        guard let group = groups[name] else { return false }
+        group.replaceServers(servers)
         return true
     }
 
@@ -148,7 +135,7 @@ struct ProxyContentHandler: ContentHandler {
         let proxyVariables: ProxyVariables
         switch settings.destination {
         case .fixed(let target):
-            group = fixedGroup!.newest
+            group = fixedGroup!
             uri = UpstreamURI.make(targetURI: target.uri, locationPrefix: settings.locationPrefix,
                                    requestTarget: variables.requestURI, normalizedURI: variables.uri, args: variables.args)
             proxyVariables = Self.proxyVariables(target)

@@ -43,6 +43,26 @@ public struct UpstreamDefinition: Sendable {
 
     public init(name: String) { self.name = name }
 
+    /// The upstream of an `app_pool NAME { }`: its worker sockets as servers, balanced
+    /// `least_conn` unless the pool names another method, each worker taking at most
+    /// `maxConnsPerServer` requests at once (its threads), and the pool's own balancing
+    /// directives (`keepalive*`, `health_check`, `queue`, methods) read from its scope; the
+    /// pool's other directives are the supervisor's.
+    public static func appPool(name: String, scope: ConfigScope, location: SourceLocation?,
+                               sockets: [String], maxConnsPerServer: Int) throws(ConfigError) -> UpstreamDefinition {
+        let balancing: Set<String> = ["least_conn", "ip_hash", "hash", "random", "keepalive", "keepalive_timeout",
+                                      "keepalive_requests", "keepalive_time", "health_check", "queue"]
+        let own = ConfigScope(kind: .upstream, directives: scope.directives.filter { balancing.contains($0.name) }, parent: nil)
+        var definition = try parse(name: name, scope: own, location: location, requiresServers: false)
+        if !own.directives.contains(where: { ["ip_hash", "hash", "random"].contains($0.name) }) {
+            definition.method = .leastConn
+        }
+        definition.servers = sockets.map { path in
+            (.unix(path: path), PeerConfiguration(name: "unix:" + path, maxConns: maxConnsPerServer))
+        }
+        return definition
+    }
+
     /// Parses an `upstream` block's scope. `requiresServers` false: the servers come later (an app
     /// pool's workers), and directives in `ignoring` belong to the block's owner.
     public static func parse(name: String, scope: ConfigScope, location: SourceLocation?,

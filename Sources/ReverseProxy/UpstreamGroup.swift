@@ -11,52 +11,40 @@ func monotonicMilliseconds() -> Int64 {
 
 /// A running `upstream` group (or the implicit one of `proxy_pass http://host:port`):
 /// the balancer behind a lock, the keep-alive pool, the wait queue.
+///
+/// The server list can be replaced while requests run (an app pool's new generation of
+/// workers): requests that started on the old list finish on it, new ones use the new one.
 public final class UpstreamGroup: Sendable {
     public let name: String
-    public let addresses: [UpstreamAddress]
     let hashKey: VariableTemplate?
     let pool: ConnectionPool
     let healthCheck: HealthCheckSettings?
     let queueTimeout: Int64
-    private let balancer: NIOLockedValueBox<UpstreamBalancer>
+    private let state: NIOLockedValueBox<State>
     private let waiting: NIOLockedValueBox<Waiters>
     let logger: Logger
-    /// Shared by every generation of a group whose servers change at run time (an app pool's
-    /// workers): the newest one takes new requests and retries.
-    let lineage: Lineage
-    /// The definition this group was built from (its servers replaced by ``replacingServers(_:)``).
-    let definition: UpstreamDefinition
 
-    /// Where the newest generation of a group is; each replacement moves it.
-    final class Lineage: Sendable {
-        private struct State {
-            var newest: UpstreamGroup?
-            var waiters: [@Sendable () -> Void] = []
-        }
-        private let state = NIOLockedValueBox(State())
-        /// The group's servers come and go at run time (an app pool: it was defined with none).
-        let followsMembership: Bool
-        var current: UpstreamGroup? { state.withLockedValue { $0.newest } }
+    /// One server list with its balancer.
+    struct Generation {
+        var balancer: UpstreamBalancer
+        let addresses: [UpstreamAddress]
+        /// Requests begun on this list and not yet over (they may still retry on it).
+        var attempts = 0
+    }
 
-        init(followsMembership: Bool) { self.followsMembership = followsMembership }
+    struct State {
+        var current: Int
+        var generations: [Int: Generation]
+        /// Requests waiting for servers (an app pool between a worker's death and its replacement).
+        var serverWaiters: [@Sendable () -> Void] = []
+    }
 
-        func advance(to group: UpstreamGroup) {
-            let waiters = state.withLockedValue { state -> [@Sendable () -> Void] in
-                state.newest = group
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            for waiter in waiters { waiter() }
-        }
-
-        /// Runs `callback` (on any thread) once a generation newer than `group` exists; false when one already does.
-        func whenSuperseded(_ group: UpstreamGroup, _ callback: @escaping @Sendable () -> Void) -> Bool {
-            state.withLockedValue { state in
-                guard state.newest === group else { return false }
-                state.waiters.append(callback)
-                return true
-            }
-        }
+    /// The per-request side: which server list it balances over, and nginx's tries.
+    struct Attempt {
+        let generation: Int
+        var peers: PeerAttempt
+        var currentAddress: UpstreamAddress?
+        var triesLeft: Int { peers.triesLeft }
     }
 
     /// Requests waiting for a peer below `max_conns` (`queue N`).
@@ -66,37 +54,22 @@ public final class UpstreamGroup: Sendable {
         var wakeups: [Int: @Sendable () -> Void] = [:]
     }
 
-    init(definition: UpstreamDefinition, logger: Logger, lineage: Lineage? = nil) {
-        self.definition = definition
-        self.lineage = lineage ?? Lineage(followsMembership: definition.servers.isEmpty)
+    /// Whether the balancer hashes the client address (`ip_hash`), worth parsing it per request.
+    let usesClientAddress: Bool
+
+    init(definition: UpstreamDefinition, logger: Logger) {
         name = definition.name
-        addresses = definition.servers.map(\.address)
+        usesClientAddress = definition.method == .ipHash
         hashKey = definition.hashKey
         pool = ConnectionPool(capacity: definition.keepalive, idleTimeout: definition.keepaliveTimeout,
                               maxRequests: definition.keepaliveRequests)
         healthCheck = definition.healthCheck
         queueTimeout = definition.queue?.timeout ?? 0
-        balancer = NIOLockedValueBox(UpstreamBalancer(peers: definition.servers.map(\.peer), method: definition.method))
+        let first = Generation(balancer: UpstreamBalancer(peers: definition.servers.map(\.peer), method: definition.method),
+                               addresses: definition.servers.map(\.address))
+        state = NIOLockedValueBox(State(current: 0, generations: [0: first]))
         waiting = NIOLockedValueBox(Waiters(queue: definition.queue.map { WaitQueue<Int>(capacity: $0.capacity, timeout: $0.timeout) }))
         self.logger = logger
-        if lineage == nil { self.lineage.advance(to: self) }
-    }
-
-    /// The newest generation of this group (itself unless its servers were replaced since).
-    public var newest: UpstreamGroup { lineage.current ?? self }
-
-    /// Whether a newer generation replaced this one: its peers are on their way out.
-    public var isSuperseded: Bool { newest !== self }
-
-    /// A new generation of this group with other servers (same balancing, keep-alive, queue and
-    /// health settings); it becomes ``newest``. Requests running on this one finish here, and their
-    /// retries move to the new one.
-    func replacingServers(_ servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) -> UpstreamGroup {
-        var next = definition
-        next.servers = servers
-        let group = UpstreamGroup(definition: next, logger: logger, lineage: lineage)
-        lineage.advance(to: group)
-        return group
     }
 
     /// The implicit group of a `proxy_pass` naming an address: one peer, nginx's defaults.
@@ -106,34 +79,107 @@ public final class UpstreamGroup: Sendable {
         self.init(definition: definition, logger: logger)
     }
 
-    var method: BalancingMethod { balancer.withLockedValue { $0.method } }
-
-    func beginAttempt(clientAddress: [UInt8], hashKey: String, maxTries: Int) -> PeerAttempt {
-        balancer.withLockedValue { $0.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: maxTries) }
+    /// The servers new requests are balanced over.
+    public var addresses: [UpstreamAddress] {
+        state.withLockedValue { $0.generations[$0.current]!.addresses }
     }
 
-    func pick(_ attempt: inout PeerAttempt) -> Int? {
+    /// Switches new requests to `servers` (same balancing method); requests already running
+    /// finish on the servers they started with. Idle pooled connections to servers that left are closed.
+    public func replaceServers(_ servers: [(address: UpstreamAddress, peer: PeerConfiguration)]) {
+        let waiters = state.withLockedValue { state -> [@Sendable () -> Void] in
+            let method = state.generations[state.current]!.balancer.method
+            let old = state.current
+            state.current += 1
+            state.generations[state.current] = Generation(
+                balancer: UpstreamBalancer(peers: servers.map(\.peer), method: method), addresses: servers.map(\.address))
+            Self.dropIfDrained(old, in: &state)
+            defer { state.serverWaiters = [] }
+            return state.serverWaiters
+        }
+        pool.closeIdle(except: Set(servers.map(\.address)))
+        for waiter in waiters { waiter() }
+        wakeOneWaiter()
+    }
+
+    /// The generation new requests start on.
+    var currentGeneration: Int { state.withLockedValue { $0.current } }
+
+    /// Whether the servers changed since `attempt` began: a retry then moves to the new ones
+    /// (the old servers of an app pool are on their way out).
+    func isSuperseded(_ attempt: Attempt) -> Bool { currentGeneration != attempt.generation }
+
+    /// Whether `attempt`'s server list is empty (an app pool with no worker accepting yet).
+    func hasNoServers(_ attempt: Attempt) -> Bool {
+        state.withLockedValue { $0.generations[attempt.generation]?.addresses.isEmpty ?? true }
+    }
+
+    /// Runs `callback` (on any thread) once the servers are replaced after `generation`;
+    /// false when that already happened.
+    func whenServersReplaced(after generation: Int, _ callback: @escaping @Sendable () -> Void) -> Bool {
+        state.withLockedValue { state in
+            guard state.current == generation else { return false }
+            state.serverWaiters.append(callback)
+            return true
+        }
+    }
+
+    private static func dropIfDrained(_ generation: Int, in state: inout State) {
+        guard generation != state.current, let old = state.generations[generation] else { return }
+        if old.attempts == 0 { state.generations[generation] = nil }
+    }
+
+    func beginAttempt(clientAddress: [UInt8], hashKey: String, maxTries: Int) -> Attempt {
+        state.withLockedValue { state in
+            let peers = state.generations[state.current]!.balancer.beginAttempt(
+                clientAddress: clientAddress, hashKey: hashKey, maxTries: maxTries)
+            state.generations[state.current]!.attempts += 1
+            return Attempt(generation: state.current, peers: peers)
+        }
+    }
+
+    func pick(_ attempt: inout Attempt) -> UpstreamAddress? {
         let now = monotonicMilliseconds()
-        return balancer.withLockedValue { balancer in balancer.pick(&attempt, now: now)?.index }
+        let address = state.withLockedValue { state -> UpstreamAddress? in
+            guard var generation = state.generations[attempt.generation] else { return nil }
+            let peer = generation.balancer.pick(&attempt.peers, now: now)
+            state.generations[attempt.generation] = generation
+            return peer.map { generation.addresses[$0.index] }
+        }
+        attempt.currentAddress = address
+        return address
     }
 
     /// Returns the peer to the balancer and wakes one queued request, if any.
-    func release(_ attempt: inout PeerAttempt, failed: Bool) {
+    func release(_ attempt: inout Attempt, failed: Bool) {
         let now = monotonicMilliseconds()
-        let event = balancer.withLockedValue { balancer in
-            balancer.release(&attempt, outcome: failed ? .failure : .success, now: now)
+        let disabled = state.withLockedValue { state -> UpstreamAddress? in
+            guard var generation = state.generations[attempt.generation] else { return nil }
+            let event = generation.balancer.release(&attempt.peers, outcome: failed ? .failure : .success, now: now)
+            state.generations[attempt.generation] = generation
+            if case .temporarilyDisabled(let peer) = event { return generation.addresses[peer.index] }
+            return nil
         }
-        if case .temporarilyDisabled(let peer) = event {
-            logger.warning("upstream server temporarily disabled", metadata: ["upstream": "\(addresses[peer.index])"])
+        if let disabled {
+            logger.warning("upstream server temporarily disabled while connecting to upstream \"\(name)\", upstream: \"\(disabled)\"")
         }
+        attempt.currentAddress = nil
         wakeOneWaiter()
+    }
+
+    /// The request is over: its server list may go once no other request uses it.
+    func endAttempt(_ attempt: Attempt) {
+        state.withLockedValue { state in
+            state.generations[attempt.generation]?.attempts -= 1
+            Self.dropIfDrained(attempt.generation, in: &state)
+        }
     }
 
     /// Whether a request that found no peer should wait: a queue is configured and some live peer is only busy.
     func shouldQueue() -> Bool {
         guard waiting.withLockedValue({ $0.queue != nil }) else { return false }
         let now = monotonicMilliseconds()
-        return balancer.withLockedValue { $0.hasLivePeerAtCapacity(now: now) }
+        return state.withLockedValue { $0.generations[$0.current]!.balancer.hasLivePeerAtCapacity(now: now) }
     }
 
     /// Queues a request; `wake` runs (on any thread) when a peer frees up. Nil when the queue is full.
@@ -166,13 +212,25 @@ public final class UpstreamGroup: Sendable {
 
     // MARK: Health
 
-    func setHealthy(peer: Int, _ healthy: Bool) {
-        balancer.withLockedValue { $0.setHealthy(PeerID(peer), healthy) }
+    /// Marks the current list's server at `address` up or down (active health checks).
+    func setHealthy(_ address: UpstreamAddress, _ healthy: Bool) {
+        state.withLockedValue { state in
+            guard var generation = state.generations[state.current],
+                  let index = generation.addresses.firstIndex(of: address) else { return }
+            generation.balancer.setHealthy(PeerID(index), healthy)
+            state.generations[state.current] = generation
+        }
         if healthy { wakeOneWaiter() }
     }
 
-    /// For tests and status: active connections per peer.
+    /// Active connections per server of the current list (for tests and status).
     public func activeConnections() -> [Int] {
-        balancer.withLockedValue { balancer in balancer.allPeers.map { balancer.activeConnections(of: $0) } }
+        state.withLockedValue { state in
+            let balancer = state.generations[state.current]!.balancer
+            return balancer.allPeers.map { balancer.activeConnections(of: $0) }
+        }
     }
+
+    /// How many server lists are still alive (the current one plus those still draining).
+    public var generationCount: Int { state.withLockedValue { $0.generations.count } }
 }

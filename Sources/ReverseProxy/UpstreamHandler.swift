@@ -65,13 +65,38 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
 final class UpstreamConnection {
     let channel: any Channel
     let handler: UpstreamHandler
-    let peerIndex: Int
+    let address: UpstreamAddress
     var requestsServed = 0
     var idleTimer: Scheduled<Void>?
+    /// When an idle pooled connection expires (`keepalive_timeout`); nil while a request uses it.
+    var idleDeadline: NIODeadline?
 
-    init(channel: any Channel, handler: UpstreamHandler, peerIndex: Int) {
+    init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress) {
         self.channel = channel
         self.handler = handler
-        self.peerIndex = peerIndex
+        self.address = address
+    }
+}
+
+/// Replaces the HTTP codec on an upstream connection once it answered `101`: raw bytes from
+/// the server go to the tunnel's owner, which relays them to the client.
+final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    let onBytes: (ByteBuffer) -> Void
+    let onReadComplete: () -> Void
+
+    init(onBytes: @escaping (ByteBuffer) -> Void, onReadComplete: @escaping () -> Void) {
+        self.onBytes = onBytes
+        self.onReadComplete = onReadComplete
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        onBytes(unwrapInboundIn(data))
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        onReadComplete()
+        context.fireChannelReadComplete()
     }
 }

@@ -28,7 +28,7 @@ enum StackRunner {
     static func makeErrorLogger(_ configuration: Configuration) -> Logger {
         var path = configuration.prefix + "logs/error.log"
         var level = Logger.Level.error
-        if let directive = configuration.main.effective("error_log") {
+        if let directive = configuration.main.own("error_log") ?? configuration.http?.scope.own("error_log") {
             path = directive.values[0]
             if directive.values.count > 1, let parsed = ErrorLogHandler.level(nginxName: directive.values[1]) { level = parsed }
         } else if let commandLine = configuration.commandLineErrorLog {

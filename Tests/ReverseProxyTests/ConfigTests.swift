@@ -229,3 +229,51 @@ func locationScope(_ configuration: Configuration, _ index: Int = 0) -> (ConfigS
         #expect(throws: ConfigError.self) { try ProxySettings.compile(location: scope, match: match) }
     }
 }
+
+@Suite struct UpstreamGroupTests {
+    @Test func replacingServersDrainsTheOldList() throws {
+        var definition = UpstreamDefinition(name: "pool")
+        definition.servers = [(.unix(path: "/old/1.sock"), PeerConfiguration(name: "unix:/old/1.sock")),
+                              (.unix(path: "/old/2.sock"), PeerConfiguration(name: "unix:/old/2.sock"))]
+        let group = UpstreamGroup(definition: definition, logger: .init(label: "test"))
+        var running = group.beginAttempt(clientAddress: [0, 0, 0], hashKey: "", maxTries: 0)
+        let old = try #require(group.pick(&running))
+        #expect(old == .unix(path: "/old/1.sock"))
+
+        group.replaceServers([(.unix(path: "/new/1.sock"), PeerConfiguration(name: "unix:/new/1.sock"))])
+        #expect(group.addresses == [.unix(path: "/new/1.sock")])
+        #expect(group.generationCount == 2)  // the old list drains its running request
+        var fresh = group.beginAttempt(clientAddress: [0, 0, 0], hashKey: "", maxTries: 0)
+        #expect(group.pick(&fresh) == .unix(path: "/new/1.sock"))
+        group.release(&fresh, failed: false)
+        group.endAttempt(fresh)
+
+        // The running request may still retry on the old list.
+        group.release(&running, failed: true)
+        #expect(group.pick(&running) == .unix(path: "/old/2.sock"))
+        group.release(&running, failed: false)
+        #expect(group.generationCount == 2)
+        group.endAttempt(running)
+        #expect(group.generationCount == 1)
+    }
+
+    @Test func appPoolDefinition() throws {
+        let configuration = try loadConfiguration("""
+        events {}
+        http {
+            app_pool shop { wsgi app:application; workers 2; keepalive 8; queue 50 timeout=3s; }
+            server { listen 8080; location / { proxy_pass http://shop; } }
+        }
+        """)
+        let pool = configuration.http!.appPools[0]
+        let definition = try UpstreamDefinition.appPool(name: pool.name, scope: pool.scope, location: pool.location,
+                                                        sockets: ["/run/w1.sock", "/run/w2.sock"], maxConnsPerServer: 1)
+        #expect(definition.method == .leastConn)
+        #expect(definition.keepalive == 8)
+        #expect(definition.queue?.capacity == 50)
+        #expect(definition.servers.map(\.address) == [.unix(path: "/run/w1.sock"), .unix(path: "/run/w2.sock")])
+        #expect(definition.servers.allSatisfy { $0.peer.maxConns == 1 })
+        let module = try ReverseProxyModule(configuration: configuration, additional: [definition])
+        #expect(module.groups["shop"] != nil)
+    }
+}

@@ -26,38 +26,44 @@ import Testing
         #expect(group.addresses.isEmpty)
         #expect(group.pool.capacity == 4)
         #expect(group.queueTimeout == 5_000)
-        #expect(!group.isSuperseded)
-        #expect(group.newest === group)
+        var attempt = group.beginAttempt(clientAddress: [], hashKey: "", maxTries: 0)
+        #expect(group.hasNoServers(attempt))
+        #expect(group.pick(&attempt) == nil)
     }
 
-    @Test func replacingServersMakesANewGenerationEveryGroupSees() throws {
+    @Test func replacingServersMakesANewGeneration() throws {
         let proxy = try module()
-        let first = try #require(proxy.groups["app"])
+        let group = try #require(proxy.groups["app"])
         let servers: [(address: UpstreamAddress, peer: PeerConfiguration)] = [
             (.unix(path: "/tmp/a.sock"), PeerConfiguration(name: "unix:/tmp/a.sock")),
             (.unix(path: "/tmp/b.sock"), PeerConfiguration(name: "unix:/tmp/b.sock")),
         ]
+        let early = group.beginAttempt(clientAddress: [], hashKey: "", maxTries: 0)
         #expect(proxy.replaceServers(ofGroup: "app", with: servers))
-        let second = first.newest
-        #expect(first.isSuperseded && !second.isSuperseded)
-        #expect(second.addresses == [.unix(path: "/tmp/a.sock"), .unix(path: "/tmp/b.sock")])
-        #expect(second.pool.capacity == 4)
+        #expect(group.isSuperseded(early))
+        #expect(group.addresses == [.unix(path: "/tmp/a.sock"), .unix(path: "/tmp/b.sock")])
+        let later = group.beginAttempt(clientAddress: [], hashKey: "", maxTries: 0)
+        #expect(!group.isSuperseded(later))
         #expect(proxy.replaceServers(ofGroup: "app", with: Array(servers.prefix(1))))
-        #expect(first.newest === second.newest && second.isSuperseded)
-        #expect(first.newest.addresses == [.unix(path: "/tmp/a.sock")])
+        #expect(group.isSuperseded(later))
+        #expect(group.addresses == [.unix(path: "/tmp/a.sock")])
         #expect(!proxy.replaceServers(ofGroup: "nope", with: servers))
+        group.endAttempt(early)
+        group.endAttempt(later)
+        #expect(group.generationCount == 1)
     }
 
-    @Test func waitersAreWokenByTheNextGeneration() throws {
+    @Test func waitersAreWokenByTheNextServers() throws {
         let proxy = try module()
-        let first = try #require(proxy.groups["app"])
+        let group = try #require(proxy.groups["app"])
         final class Flag: @unchecked Sendable { var woken = false }
         let flag = Flag()
-        #expect(first.lineage.whenSuperseded(first) { flag.woken = true })
+        let generation = group.currentGeneration
+        #expect(group.whenServersReplaced(after: generation) { flag.woken = true })
         #expect(!flag.woken)
         proxy.replaceServers(ofGroup: "app", with: [(.unix(path: "/tmp/a.sock"), PeerConfiguration(name: "a"))])
         #expect(flag.woken)
-        // Already superseded: no wait.
-        #expect(!first.lineage.whenSuperseded(first) {})
+        // Already replaced: no wait.
+        #expect(!group.whenServersReplaced(after: generation) {})
     }
 }

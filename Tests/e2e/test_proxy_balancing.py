@@ -209,3 +209,41 @@ def test_queue_waits_when_every_server_is_at_max_conns(gantry, tmp_path, upstrea
         assert statuses.count(200) >= 1 and 502 in statuses
     finally:
         front.stop()
+
+
+def test_next_upstream_rules(gantry, tmp_path, upstreams):
+    a, b = upstreams("a", "b")
+    front = run_gantry(gantry, tmp_path, f"""
+    upstream app {{ server {a.address} max_fails=0; server {b.address} max_fails=0; }}
+    upstream one {{ server {a.address} max_fails=0; server {b.address} max_fails=0; }}
+    server {{
+        listen 127.0.0.1:PORT;
+        location /retry/ {{ proxy_pass http://app/; proxy_next_upstream error timeout http_503; }}
+        location /anyway/ {{ proxy_pass http://app/; proxy_next_upstream error timeout http_503 non_idempotent; }}
+        location /off/ {{ proxy_pass http://app/; proxy_next_upstream off; }}
+        location /once/ {{ proxy_pass http://one/; proxy_next_upstream_tries 1; }}
+    }}""")
+    try:
+        a.get("/_control/health?status=503")
+        # GET answered 503 by a goes on to b: every answer is b's 200.
+        for _ in range(6):
+            status, headers, _ = front.request("GET", "/retry/health")
+            assert (status, headers["x-upstream"]) == (200, "b")
+        # POST was sent to a and answered 503: not retried without non_idempotent.
+        answers = [front.request("POST", "/retry/health", body=b"x") for _ in range(4)]
+        assert {(s, h["x-upstream"]) for s, h, _ in answers} == {(503, "a"), (200, "b")}
+        # With non_idempotent it is: the small body was read whole first (proxy_request_buffering on),
+        # so it goes again, complete, to b.
+        for _ in range(4):
+            status, headers, data = front.request("POST", "/anyway/health", body=b"hello")
+            assert (status, headers["x-upstream"], json.loads(data)["received"]) == (200, "b", 5)
+        a.kill()
+        # A refused connection never reached the server: even POST goes on to b.
+        for _ in range(4):
+            status, headers, data = front.request("POST", "/retry/upload", body=b"hello")
+            assert status == 200 and json.loads(data)["name"] == "b"
+        # proxy_next_upstream off, and _tries 1: the dead server's share is a 502.
+        assert 502 in {front.request("GET", "/off/x")[0] for _ in range(4)}
+        assert 502 in {front.request("GET", "/once/x")[0] for _ in range(4)}
+    finally:
+        front.stop()

@@ -15,20 +15,24 @@ LIMIT = 32 << 20
 @pytest.fixture
 def setup(gantry, tmp_path):
     upstream = Upstream("s", unix_path=str(tmp_path / "s.sock")).start()
-    port = free_port()
-    front = Gantry(gantry, f"""
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 2g;   # (0 should mean "no limit"; the front does not honour that yet)
-        location / {{ proxy_pass http://unix:{upstream.unix_path}:; proxy_read_timeout 120s; }}
-    }}""", port, tmp_path).start()
-    # Warm up (first requests allocate pools, caches, code pages).
-    for _ in range(3):
-        front.request("GET", "/download?bytes=4000000")
-        front.request("POST", "/upload", body=b"w" * 4_000_000)
-    yield front
-    front.stop()
-    upstream.kill()
+    front = None
+    try:
+        port = free_port()
+        front = Gantry(gantry, f"""
+        server {{
+            listen 127.0.0.1:{port};
+            client_max_body_size 0;
+            location / {{ proxy_pass http://unix:{upstream.unix_path}:; proxy_read_timeout 120s; }}
+        }}""", port, tmp_path).start()
+        # Warm up (first requests allocate pools, caches, code pages).
+        for _ in range(3):
+            front.request("GET", "/download?bytes=4000000")
+            front.request("POST", "/upload", body=b"w" * 4_000_000)
+        yield front
+    finally:
+        if front:
+            front.stop()
+        upstream.kill()
 
 
 def read_head(sock):
@@ -104,3 +108,35 @@ def test_slow_client_slows_the_upstream_not_memory(setup):
     assert received > total    # chunk framing adds a little
     assert stalled_growth < LIMIT, f"grew by {stalled_growth >> 20} MiB while the client stalled"
     assert front.status_line("VmHWM") - peak_before < LIMIT
+
+
+def test_many_requests_do_not_leak(gantry, tmp_path):
+    """Every proxied request's state is freed: thousands of requests leave RSS flat."""
+    upstream = Upstream("m", unix_path=str(tmp_path / "m.sock")).start()
+    port = free_port()
+    front = Gantry(gantry, f"""
+    upstream pooled {{ server unix:{upstream.unix_path}; keepalive 4; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location /p/ {{ proxy_pass http://pooled/; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+        location / {{ proxy_pass http://unix:{upstream.unix_path}:; }}
+    }}""", port, tmp_path).start()
+    try:
+        def burst(count):
+            conn = front.connection()
+            for n in range(count):
+                conn.request("GET", "/p/x" if n % 2 else "/x")
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 200
+            conn.close()
+
+        burst(300)
+        before = front.status_line("VmRSS")
+        burst(1500)
+        growth = front.status_line("VmRSS") - before
+        print(f"RSS growth over 1500 requests: {growth >> 10} KiB")
+        assert growth < 2 << 20, f"RSS grew by {growth >> 10} KiB over 1500 requests"
+    finally:
+        front.stop()
+        upstream.kill()

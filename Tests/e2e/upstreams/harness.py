@@ -104,7 +104,11 @@ class Gantry:
             except OSError:
                 return False
 
-        assert wait_for(up, timeout=20), "gantry did not start listening"
+        try:
+            assert wait_for(up, timeout=20), "gantry did not start listening"
+        except BaseException:
+            self.stop()     # never leave a half-started gantry behind
+            raise
         return self
 
     def stop(self):

@@ -1,6 +1,0 @@
-import Testing
-@testable import HTTPFront
-
-@Test func moduleLinks() {
-    #expect(Bool(true))
-}
