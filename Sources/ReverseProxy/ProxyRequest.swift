@@ -568,10 +568,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
             tries[index].responseTime = elapsed(since: tryStartedAt)
         }
         let retry = canRetry(condition)
+        // An app pool's worker that just died is still listed until the supervisor reaps it:
+        // a request that may be retried waits for the pool's next set of workers instead of 502.
+        let awaitReplacement = !retry && condition == .error && group.followsMembership
+            && !responseHeadSent && !bodySent
+            && settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue, requestSent: requestSent)
         dropConnection()
         releasePeer(failed: true)
         if retry {
             nextPeer(first: false)
+        } else if awaitReplacement, waitForServers() {
+            return
+        } else if awaitReplacement, !finished {
+            nextPeer(first: true)  // replaced meanwhile: waitForServers moved to the current servers
         } else {
             finish(status: condition == .timeout ? .gatewayTimeout : .badGateway)
         }

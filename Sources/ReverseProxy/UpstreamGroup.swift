@@ -56,10 +56,13 @@ public final class UpstreamGroup: Sendable {
 
     /// Whether the balancer hashes the client address (`ip_hash`), worth parsing it per request.
     let usesClientAddress: Bool
+    /// Servers come and go at run time (an app pool's workers: it is defined with none).
+    let followsMembership: Bool
 
     init(definition: UpstreamDefinition, logger: Logger) {
         name = definition.name
         usesClientAddress = definition.method == .ipHash
+        followsMembership = definition.servers.isEmpty
         hashKey = definition.hashKey
         pool = ConnectionPool(capacity: definition.keepalive, idleTimeout: definition.keepaliveTimeout,
                               maxRequests: definition.keepaliveRequests)

@@ -32,12 +32,6 @@ struct AppPoolPlan: Sendable {
 
 /// Reads the `app_pool` blocks of a configuration into ``AppPoolPlan``s.
 enum StackPools {
-    /// Directives of `app_pool` that belong to the pool itself (the rest are upstream directives).
-    static let poolDirectives: Set<String> = [
-        "wsgi", "chdir", "python", "workers", "threads", "timeout", "graceful_timeout", "max_requests",
-        "max_requests_jitter", "env", "user", "group", "socket_dir", "socket_mode",
-    ]
-
     /// - Parameters:
     ///   - privateSocketDirectory: where workers' sockets go when a pool has no `socket_dir`.
     ///   - workerErrorLog: the main error log file, which workers append to (nil: their stderr).
@@ -104,9 +98,9 @@ enum StackPools {
         }
         if let workerErrorLog { arguments += ["--error-logfile", workerErrorLog] }
 
-        var upstream = try UpstreamDefinition.parse(name: block.name, scope: scope, location: block.location,
-                                                    requiresServers: false, ignoring: poolDirectives)
-        upstream.method = .leastConn
+        // The proxy reads the block's balancing directives; its servers are the workers, filled in as they get ready.
+        let upstream = try UpstreamDefinition.appPool(name: block.name, scope: scope, location: block.location,
+                                                      sockets: [], maxConnsPerServer: 0)
         // The main `user` applies unless the pool names its own.
         let mainUser = configuration.main.own("user")
         let user = scope.own("user")?.values[0] ?? mainUser?.values[0]
