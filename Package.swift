@@ -14,7 +14,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         // Pure logic: no NIO.
@@ -32,7 +31,6 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOHTTPCompression", package: "swift-nio-extras"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Atomics", package: "swift-atomics"),
         ], swiftSettings: strict),
         .target(name: "ReverseProxy", dependencies: [
             "NginxConfig", "Balancer", "HTTPFront",
