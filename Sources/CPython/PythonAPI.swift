@@ -42,6 +42,8 @@ public final class PythonAPI: @unchecked Sendable {
     // Strings, bytes, numbers.
     public let PyUnicode_FromStringAndSize: @convention(c) (UnsafePointer<CChar>?, Int) -> Obj?
     public let PyUnicode_DecodeLatin1: @convention(c) (UnsafePointer<CChar>?, Int, UnsafePointer<CChar>?) -> Obj?
+    /// Not in the limited API before 3.10, but exported by every CPython 3.x.
+    public let PyUnicode_AsUTF8AndSize: (@convention(c) (Obj, UnsafeMutablePointer<Int>?) -> UnsafePointer<CChar>?)?
     public let PyUnicode_AsLatin1String: @convention(c) (Obj) -> Obj?
     public let PyUnicode_AsUTF8String: @convention(c) (Obj) -> Obj?
     public let PyUnicode_InternFromString: @convention(c) (UnsafePointer<CChar>) -> Obj?
@@ -138,6 +140,7 @@ public final class PythonAPI: @unchecked Sendable {
         PyUnicode_FromStringAndSize = try symbol("PyUnicode_FromStringAndSize")
         PyUnicode_DecodeLatin1 = try symbol("PyUnicode_DecodeLatin1")
         PyUnicode_AsLatin1String = try symbol("PyUnicode_AsLatin1String")
+        PyUnicode_AsUTF8AndSize = optionalSymbol("PyUnicode_AsUTF8AndSize")
         PyUnicode_AsUTF8String = try symbol("PyUnicode_AsUTF8String")
         PyUnicode_InternFromString = try symbol("PyUnicode_InternFromString")
         PyBytes_FromStringAndSize = try symbol("PyBytes_FromStringAndSize")
@@ -223,6 +226,17 @@ public final class PythonAPI: @unchecked Sendable {
     }
     /// A Swift string from a `str`, encoding it as latin-1 (nil, with a Python error set, if it cannot be).
     public func swiftLatin1(_ object: Obj) -> [UInt8]? {
+        // ASCII text (nearly every status and header) is its own UTF-8: read it
+        // in place, with no intermediate bytes object.
+        if let asUTF8 = PyUnicode_AsUTF8AndSize {
+            var length = 0
+            if let pointer = asUTF8(object, &length) {
+                let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+                if !bytes.contains(where: { $0 >= 0x80 }) { return Array(bytes) }
+            } else {
+                PyErr_Clear()
+            }
+        }
         guard let encoded = PyUnicode_AsLatin1String(object) else { return nil }
         defer { Py_DecRef(encoded) }
         return withBytes(encoded) { Array($0) }

@@ -91,7 +91,6 @@ public final class AccessLogFile: Sendable {
         var openError: String?
     }
     private let state = Mutex(State())
-    private let wake = Mutex<Bool>(false)
 
     public init(path: String) {
         self.path = path

@@ -13,6 +13,8 @@ final class VirtualServer: Sendable {
     let serverReturn: ReturnAction?
     let largeHeaderBuffers: HTTPRequestParser.Limits
     let clientHeaderTimeout: Int64
+    /// `merge_slashes`: `//` in the URI becomes `/` (nginx's default).
+    let mergeSlashes: Bool
 
     init(block: ServerBlock, compiler: SettingsCompiler) throws(ConfigError) {
         self.block = block
@@ -42,6 +44,9 @@ final class VirtualServer: Sendable {
             }
             limits = HTTPRequestParser.Limits(largeBufferSize: size, largeBufferCount: count)
         }
+        limits.ignoreInvalidHeaders = try block.scope.flag("ignore_invalid_headers", default: true)
+        limits.underscoresInHeaders = try block.scope.flag("underscores_in_headers", default: false)
+        mergeSlashes = try block.scope.flag("merge_slashes", default: true)
         largeHeaderBuffers = limits
         clientHeaderTimeout = Int64(try block.scope.milliseconds("client_header_timeout", default: 60_000))
     }
@@ -96,7 +101,7 @@ struct FrontConfiguration: Sendable {
         self.accessLogFiles = compiler.accessLogFiles
 
         // Group servers by what is bound: TCP (host, port) and unix paths.
-        struct Binding { var listen: ListenAddress; var servers: [VirtualServer] }
+        struct Binding { var listen: ListenAddress; var servers: [VirtualServer]; var hasDefault = false }
         var bindings: [ListenAddress.Endpoint: Binding] = [:]
         var order: [ListenAddress.Endpoint] = []
         for server in servers {
@@ -110,9 +115,10 @@ struct FrontConfiguration: Sendable {
                     order.append(listen.endpoint)
                 }
                 if listen.isDefaultServer {
-                    if bindings[listen.endpoint]!.listen.isDefaultServer {
+                    if bindings[listen.endpoint]!.hasDefault {
                         throw ConfigError("a duplicate default server for \(Self.describe(listen.endpoint))", at: listen.location)
                     }
+                    bindings[listen.endpoint]!.hasDefault = true
                     bindings[listen.endpoint]!.listen.isDefaultServer = true
                     bindings[listen.endpoint]!.servers.insert(server, at: 0)
                 } else {

@@ -84,9 +84,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     private var quiescing = false
     private var needsFlush = false
     private var processing = false
+    /// One lazily moved timer for the read timeouts: re-arming only moves `timerDeadline`,
+    /// and the scheduled task re-schedules itself if it fires early (no heap work per request).
     private var timer: Scheduled<Void>?
+    private var timerFireTime: NIODeadline?
+    private var timerDeadline: NIODeadline?
+    private var timerKind = TimerKind.idle
+
+    private enum TimerKind {
+        /// Close if no request is in progress (client_header_timeout, keepalive_timeout).
+        case idle
+        /// Close if the request body being discarded stopped arriving.
+        case body
+    }
     private var sendTimer: Scheduled<Void>?
     private var keepaliveTimeout: Int64 = 75_000
+    /// The client shut down its sending side: no further request can arrive.
+    private var inputClosed = false
     /// Set once a module switched the connection to a byte tunnel (WebSocket after 101).
     private var tunnel: ((ByteBuffer?) -> Void)?
 
@@ -152,13 +166,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
         self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        timer?.cancel()
+        cancelTimer()
         sendTimer?.cancel()
         if let tunnel {
             self.tunnel = nil
@@ -238,8 +252,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is GracefulShutdownEvent {
             quiescing = true
-            // Idle: close once what is already queued has been written.
-            if current == nil { closeAfterWrites() }
+            // Idle (or only discarding a body): close once what is queued has been written.
+            if current == nil || current!.responseDone { closeAfterWrites() }
             return
         }
         if event is ConfigurationReloadedEvent {
@@ -250,8 +264,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
-            // Half-closed by the client: answer what is complete, then close.
-            if current == nil && buffer.readableBytes == 0 { close() }
+            // Half-closed by the client: nothing more can arrive, so answer what is complete, then close.
+            inputClosed = true
+            guard let inFlight = current else {
+                closeAfterWrites()
+                return
+            }
+            if !inFlight.bodyDone {
+                inFlight.bodyDone = true
+                let consumer = inFlight.bodyConsumer
+                inFlight.bodyConsumer = nil
+                consumer?(.failed(ChannelError.eof))
+                if inFlight.responseDone { closeAfterWrites() }
+            }
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -298,6 +323,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if current == nil, buffer.readableBytes == 0 {
             buffer.clear()
         }
+        if current == nil && inputClosed && !closing {
+            closeAfterWrites()
+        }
         flushIfNeeded()
         if readPending && !bodyPaused && !(current != nil && buffer.readableBytes > Self.maxBuffered) {
             readPending = false
@@ -331,8 +359,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func startRequest(_ head: ParsedRequestHead) {
-        timer?.cancel()
-        timer = nil
+        timerDeadline = nil
         requestCount += 1
         let now = Date().timeIntervalSince1970
         let start = headStartTime ?? now
@@ -373,7 +400,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
         let normalized: String
         do {
-            normalized = try URIPath.normalize(parts.path)
+            normalized = try URIPath.normalize(parts.path, mergeSlashes: server.mergeSlashes)
         } catch {
             front.logger.info("client sent invalid request \"\(head.method) \(head.target)\", client: \(remoteAddress)")
             var response = FrontResponse.builtinPage(.badRequest, serverTokens: server.serverLevel.serverTokens, allocator: context.channel.allocator)
@@ -389,13 +416,16 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         inFlight.request.uri = normalized
+        inFlight.request.originalURI = normalized
         inFlight.request.variables.uri = normalized
         runEngine(inFlight)
     }
 
     private func runEngine(_ inFlight: InFlight) {
         guard current === inFlight, !closing else { return }
-        switch engine.process(&inFlight.request) {
+        let step = engine.process(&inFlight.request)
+        refreshStaleEntries()
+        switch step {
         case .respond(let response):
             write(response, for: inFlight)
         case .probe(let key):
@@ -427,7 +457,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             }
         case .content(let handler, let location):
             let head = inFlight.request.head
-            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: head.target, headers: head.headers)
+            // After an internal redirect (try_files, index, error_page) the module sees the new URI, as nginx's upstream does.
+            var target = head.target
+            if inFlight.request.uri != inFlight.request.originalURI || inFlight.request.inErrorPage {
+                let args = inFlight.request.args
+                target = URIPath.escape(inFlight.request.uri) + (args.isEmpty ? "" : "?" + args)
+            }
+            let requestHead = HTTPRequestHead(version: head.version, method: HTTPMethod(rawValue: head.method), uri: target, headers: head.headers)
             let hasBody = head.framing != .none && head.framing != .length(0)
             var bodyLength: Int?
             if case .length(let n) = head.framing { bodyLength = n }
@@ -439,13 +475,30 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
+    /// Re-probes, off the loop, the cache entries the engine answered from while stale.
+    private func refreshStaleEntries() {
+        let keys = engine.takeStaleKeys()
+        guard !keys.isEmpty else { return }
+        let engine = self.engine
+        let loop = eventLoop
+        for key in keys {
+            front.threadPool.runIfActive(eventLoop: loop) { FileSystem.probe(key) }.hop(to: loop).assumeIsolated()
+                .whenComplete { result in
+                    switch result {
+                    case .success(let probe): engine.store(key, probe)
+                    case .failure: engine.forgetRefresh(key)
+                    }
+                }
+        }
+    }
+
     // MARK: Writing responses
 
     private func write(_ response: FrontResponse, for inFlight: InFlight) {
         guard let context, current === inFlight else { return }
         var response = response
         let location = response.location ?? inFlight.request.location ?? defaultServer.serverLevel
-        if response.contentLength == -1 {
+        if response.closeWithoutResponse {
             // `return 444`: close without a response.
             inFlight.status = 444
             inFlight.responseDone = true
@@ -461,29 +514,23 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.keepAlive = keepAlive
 
         if response.location != nil { applyHeaderFilters(&response, location: location, request: inFlight.request) }
+        // nginx's order: Server, Date, Content-Type, Content-Length, Last-Modified, Location,
+        // Connection, Keep-Alive, then the other headers as the phases added them.
         var head = context.channel.allocator.buffer(capacity: 256)
         writeStatusLine(&head, response.status)
         writeCommonHeaders(&head, location: location)
-        for (name, value) in response.headers where name == "Content-Type" {
-            head.writeString("Content-Type: \(value)\r\n")
+        if let type = response.headers.first(where: { $0.0 == "Content-Type" }) {
+            head.writeString("Content-Type: \(type.1)\r\n")
         }
         if let length = response.contentLength {
             head.writeString("Content-Length: \(length)\r\n")
         }
-        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "ETag" && name != "Accept-Ranges" && !name.isEmpty && !name.hasPrefix("~") {
-            if name == "Location" || name == "Content-Encoding" || name == "Content-Range" {
-                head.writeString("\(name): \(value)\r\n")
-            }
-        }
-        for (name, value) in response.headers where name == "Last-Modified" {
-            head.writeString("Last-Modified: \(value)\r\n")
+        for name in ["Last-Modified", "Location"] {
+            if let header = response.headers.first(where: { $0.0 == name }) { head.writeString("\(name): \(header.1)\r\n") }
         }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
-        for (name, value) in response.headers where name == "ETag" || name == "Accept-Ranges" {
-            head.writeString("\(name): \(value)\r\n")
-        }
-        for (name, value) in response.headers where !["Content-Type", "Last-Modified", "ETag", "Accept-Ranges", "Location", "Content-Encoding", "Content-Range"].contains(name) {
+        for (name, value) in response.headers where name != "Content-Type" && name != "Last-Modified" && name != "Location" {
             head.writeString("\(name): \(value)\r\n")
         }
         head.writeString("\r\n")
@@ -570,7 +617,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return
         }
         // The request body must be read (and discarded) before the next request.
-        guard inFlight.bodyDone else { return }
+        guard inFlight.bodyDone else {
+            armBodyTimer()
+            return
+        }
         log(inFlight)
         current = nil
         if quiescing {
@@ -592,7 +642,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let context, !closing else { return }
         closing = true
         needsFlush = false
-        timer?.cancel()
+        cancelTimer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
         promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
@@ -602,17 +652,57 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     private func close() {
         closing = true
-        timer?.cancel()
+        cancelTimer()
         guard let context else { return }
         context.close(promise: nil)
     }
 
+    /// A body being discarded after the response must keep arriving (nginx: `client_body_timeout`, 60 s).
+    private func armBodyTimer() {
+        setTimer(.body, deadline: .now() + .seconds(60))
+    }
+
     private func armTimer(milliseconds: Int64) {
+        setTimer(.idle, deadline: .now() + .milliseconds(milliseconds))
+    }
+
+    private func setTimer(_ kind: TimerKind, deadline: NIODeadline) {
+        timerKind = kind
+        timerDeadline = deadline
+        if let fireTime = timerFireTime, fireTime <= deadline { return }
+        schedule(at: deadline)
+    }
+
+    private func schedule(at deadline: NIODeadline) {
         timer?.cancel()
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(milliseconds)) { [weak self] in
-            guard let self, self.current == nil else { return }
-            self.close()
+        timerFireTime = deadline
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            self?.timerFired()
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerFireTime = nil
+        timerDeadline = nil
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerFireTime = nil
+        guard let deadline = timerDeadline else { return }
+        if deadline > .now() {
+            schedule(at: deadline)
+            return
+        }
+        timerDeadline = nil
+        switch timerKind {
+        case .idle:
+            if current == nil { close() }
+        case .body:
+            if let inFlight = current, !inFlight.bodyDone { close() }
         }
     }
 
@@ -800,7 +890,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         inFlight.status = Int(responseHead.status.code)
-        timer?.cancel()
+        cancelTimer()
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var head = context.channel.allocator.buffer(capacity: 256)
         writeStatusLine(&head, responseHead.status)

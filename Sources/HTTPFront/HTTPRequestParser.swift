@@ -48,6 +48,11 @@ struct HTTPRequestParser {
         var largeBufferSize = 8192
         /// Number of buffers: the head may not exceed `count * size`.
         var largeBufferCount = 4
+        /// `ignore_invalid_headers`: a header whose name has bytes other than letters, digits
+        /// and `-` is dropped (on, nginx's default) or refused with 400 (off).
+        var ignoreInvalidHeaders = true
+        /// `underscores_in_headers`: `_` counts as a valid name byte (nginx: off).
+        var underscoresInHeaders = false
     }
 
     enum Event: Equatable {
@@ -70,12 +75,6 @@ struct HTTPRequestParser {
 
     init(limits: Limits = Limits()) {
         self.limits = limits
-    }
-
-    /// Whether the parser is between requests (nothing of the next one consumed).
-    var isIdle: Bool {
-        if case .head = state { return true }
-        return false
     }
 
     /// Consumes from `buffer` and returns the next event, or nil when more bytes are needed.
@@ -127,11 +126,6 @@ struct HTTPRequestParser {
                 }
             }
         }
-    }
-
-    /// Marks the end of a body-less request so `next` reports `.end` after `.head`.
-    mutating func bodyEndPending(for head: ParsedRequestHead) -> Bool {
-        head.framing == .none || head.framing == .length(0)
     }
 
     /// Reads one line ending in LF (CR before it dropped); nil when incomplete.
@@ -188,7 +182,7 @@ struct HTTPRequestParser {
                     if lineLength > limits.largeBufferSize || lf + 1 > limits.largeBufferSize * limits.largeBufferCount {
                         throw RequestParseError(status: .badRequest, reason: "client sent too long header line")
                     }
-                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &headers)
+                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &headers, limits: limits)
                 }
                 position = lf + 1
                 lineStart = position
@@ -254,19 +248,20 @@ struct HTTPRequestParser {
         return (method, target, HTTPVersion(major: major, minor: minor))
     }
 
-    private static func isTokenByte(_ c: UInt8) -> Bool {
+    /// nginx's header-name bytes: letters, digits, `-`, and `_` when `underscores_in_headers on`.
+    private static func isNginxNameByte(_ c: UInt8, underscores: Bool) -> Bool {
         switch c {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"),
-             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "^"),
-             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+             UInt8(ascii: "-"):
             return true
+        case UInt8(ascii: "_"):
+            return underscores
         default:
             return false
         }
     }
 
-    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout HTTPHeaders) throws(RequestParseError) {
+    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout HTTPHeaders, limits: Limits) throws(RequestParseError) {
         // Obsolete line folding is refused, as nginx does.
         if line[0] == UInt8(ascii: " ") || line[0] == UInt8(ascii: "\t") { throw .bad("client sent invalid header line") }
         var colon = -1
@@ -276,7 +271,7 @@ struct HTTPRequestParser {
             if c == UInt8(ascii: ":") { colon = i; break }
             // A space or tab in the name is an invalid header line (400), other bytes only make it ignored.
             if c == UInt8(ascii: " ") || c == UInt8(ascii: "\t") || c == 0 { throw .bad("client sent invalid header line") }
-            if !isTokenByte(c) { validName = false }
+            if !isNginxNameByte(c, underscores: limits.underscoresInHeaders) { validName = false }
         }
         guard colon > 0 else { throw .bad("client sent invalid header line") }
         var valueStart = colon + 1
@@ -287,7 +282,10 @@ struct HTTPRequestParser {
             throw .bad("client sent invalid header line")
         }
         // nginx's `ignore_invalid_headers on`: a name with other bytes is dropped, not refused.
-        guard validName else { return }
+        guard validName else {
+            if limits.ignoreInvalidHeaders { return }
+            throw .bad("client sent invalid header line")
+        }
         let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         headers.add(name: name, value: value)

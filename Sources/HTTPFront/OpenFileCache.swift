@@ -120,37 +120,46 @@ enum FileSystem {
 }
 
 /// nginx's `open_file_cache`, always on and short-lived: per event loop (no
-/// locks), entries valid for one second, so the loop itself never calls
-/// `open`/`stat` and a busy file costs no syscall but the write.
+/// locks), entries fresh for one second, so the loop itself never calls
+/// `open`/`stat` and a busy file costs no syscall but the write. An entry past
+/// its second is still answered from while one background probe refreshes it,
+/// so a busy file never makes every connection of the loop wait at once.
 final class OpenFileCache {
     private struct Entry {
         var probe: FileProbe
-        var expires: NIODeadline
+        var fresh: NIODeadline
+        var lastUsed: NIODeadline
     }
 
     private var entries: [ProbeKey: Entry] = [:]
     private let validity: TimeAmount
     private let capacity: Int
+    /// Entries unused for this long are dropped rather than refreshed.
+    private let idleLimit: TimeAmount
 
-    init(validity: TimeAmount = .seconds(1), capacity: Int = 4096) {
+    init(validity: TimeAmount = .seconds(1), capacity: Int = 4096, idleLimit: TimeAmount = .seconds(10)) {
         self.validity = validity
         self.capacity = capacity
+        self.idleLimit = idleLimit
     }
 
-    func lookup(_ key: ProbeKey, now: NIODeadline) -> FileProbe? {
-        guard let entry = entries[key] else { return nil }
-        if entry.expires < now {
+    /// The cached probe, and whether it is past its second (the caller refreshes it in the background).
+    func lookup(_ key: ProbeKey, now: NIODeadline) -> (probe: FileProbe, stale: Bool)? {
+        guard var entry = entries[key] else { return nil }
+        if entry.lastUsed + idleLimit < now {
             entries[key] = nil
             return nil
         }
-        return entry.probe
+        entry.lastUsed = now
+        entries[key] = entry
+        return (entry.probe, entry.fresh < now)
     }
 
     func store(_ key: ProbeKey, _ probe: FileProbe, now: NIODeadline) {
-        if entries.count >= capacity {
-            entries = entries.filter { $0.value.expires >= now }
+        if entries.count >= capacity && entries[key] == nil {
+            entries = entries.filter { $0.value.lastUsed + idleLimit >= now }
             if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
         }
-        entries[key] = Entry(probe: probe, expires: now + validity)
+        entries[key] = Entry(probe: probe, fresh: now + validity, lastUsed: now)
     }
 }

@@ -9,6 +9,8 @@ struct FrontRequest {
     var variables: RequestVariables
     var server: VirtualServer
     var uri: String
+    /// The normalised URI the client asked for, before internal redirects.
+    var originalURI = ""
     var args: String
     /// Set by `error_page` redirects: the status to answer with.
     var errorStatus: HTTPResponseStatus?
@@ -165,12 +167,29 @@ final class RequestEngine {
 
     private func probe(_ path: String, base: String, _ location: LocationSettings) -> FileProbe? {
         let key = ProbeKey(path: path, base: base, policy: location.symlinks)
-        return cache.lookup(key, now: now)
+        guard let (result, stale) = cache.lookup(key, now: now) else { return nil }
+        if stale && !refreshing.contains(key) {
+            refreshing.insert(key)
+            staleKeys.append(key)
+        }
+        return result
     }
 
     func store(_ key: ProbeKey, _ result: FileProbe) {
         cache.store(key, result, now: .now())
+        refreshing.remove(key)
     }
+
+    func forgetRefresh(_ key: ProbeKey) { refreshing.remove(key) }
+
+    /// Keys answered from a stale entry since the last call: the caller probes them in the background.
+    func takeStaleKeys() -> [ProbeKey] {
+        defer { staleKeys.removeAll(keepingCapacity: true) }
+        return staleKeys
+    }
+
+    private var staleKeys: [ProbeKey] = []
+    private var refreshing: Set<ProbeKey> = []
 
     private func staticContent(_ request: inout FrontRequest, location: LocationSettings) -> Continuation {
         // try_files (precontent phase).
@@ -409,8 +428,7 @@ final class RequestEngine {
         default:
             if action.status == 444 {
                 var close = FrontResponse(status: status)
-                close.closeConnection = true
-                close.contentLength = -1
+                close.closeWithoutResponse = true
                 return .respond(close)
             }
             if let text = value {

@@ -25,6 +25,8 @@ struct FrontResponse {
     var suppressBody = false
     /// nginx closes the connection after some errors (400, 413, 414, 500, 501, …).
     var closeConnection = false
+    /// `return 444`: close the connection without answering.
+    var closeWithoutResponse = false
     /// Whether `add_header`/`expires` apply (set false for the front's own early errors).
     var location: LocationSettings?
 

@@ -17,6 +17,7 @@ public enum URIPath {
 
     /// Decodes and normalises a raw path. `mergeSlashes` is nginx's `merge_slashes`.
     public static func normalize(_ raw: Substring, mergeSlashes: Bool = true) throws(Failure) -> String {
+        if isAlreadyNormal(raw) { return String(raw) }
         var bytes = Array(raw.utf8)
         // An absolute-form target (`GET http://host/path`) carries the path after the authority.
         if bytes.first != UInt8(ascii: "/") {
@@ -84,6 +85,23 @@ public enum URIPath {
         }
         if trailingSlash && !segments.isEmpty { out.append(slash) }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The common case: starts with `/`, no `%`, no `//`, no `/.`, no NUL — nothing to do.
+    static func isAlreadyNormal(_ raw: Substring) -> Bool {
+        var previous: UInt8 = 0
+        var first = true
+        for b in raw.utf8 {
+            if first {
+                guard b == UInt8(ascii: "/") else { return false }
+                first = false
+            } else if previous == UInt8(ascii: "/") && (b == UInt8(ascii: "/") || b == UInt8(ascii: ".")) {
+                return false
+            }
+            if b == UInt8(ascii: "%") || b == 0 { return false }
+            previous = b
+        }
+        return !first
     }
 
     private static func hexValue(_ b: UInt8) -> UInt8? {

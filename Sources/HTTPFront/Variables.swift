@@ -314,7 +314,11 @@ public struct VariableTemplate: Sendable, Hashable, CustomStringConvertible {
         case .httpReferer: return v.headers.first(name: "referer") ?? ""
         case .argument(let key): return v.argument(key) ?? ""
         case .header(let key):
-            let values = v.headers[key]
+            var values = v.headers[key]
+            if values.isEmpty {
+                // nginx compares `-` and `_` alike: `$http_x_foo` also reads an `X_Foo` header.
+                values = v.headers.filter { $0.name.lowercased().replacingOccurrences(of: "_", with: "-") == key }.map(\.value)
+            }
             if values.count <= 1 { return values.first ?? "" }
             return values.joined(separator: key == "cookie" ? "; " : ", ")
         case .capture(let index): return index < v.captures.count ? v.captures[index] : ""

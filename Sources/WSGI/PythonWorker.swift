@@ -77,6 +77,7 @@ final class PythonWorker: @unchecked Sendable {
         reportedOverflow = false
         defer { self.job = nil; pending.removeAll(keepingCapacity: true); pendingBytes = 0 }
         if abandoned { return }
+        job.markStarted()
 
         guard let environ = makeEnviron(job) else {
             fail(job, "building the environ failed:\n\(context.runtime.takeErrorText())")

@@ -29,6 +29,9 @@ final class RequestBodyStream: @unchecked Sendable {
     /// Called (from a Python thread) when a paused socket may be read again.
     private let resume: @Sendable () -> Void
 
+    /// The body of every request without one: complete and empty, shared.
+    static let empty = RequestBodyStream(complete: true, resume: {})
+
     init(complete: Bool, resume: @escaping @Sendable () -> Void) {
         buffer.isComplete = complete
         self.resume = resume

@@ -29,6 +29,9 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     private var closed = false
     private var idleTimer: Scheduled<Void>?
+    /// When the connection, idle now, is closed; nil while a request runs.
+    private var idleDeadline: NIODeadline?
+    private var idleCheckAt: NIODeadline?
     private var servedAny = false
 
     init(server: WSGIServerCore, bind: WorkerBind) {
@@ -44,8 +47,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         armIdleTimer(context: context)
     }
 
+    /// The context, the sink and the timer all point back at this handler:
+    /// drop them so the connection's objects are freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        sink = nil
+        idleTimer?.cancel()
+        idleTimer = nil
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
+        sink = nil  // it refers back to this handler
         idleTimer?.cancel()
         if let current {
             current.connectionClosed()
@@ -139,8 +152,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 
     private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        idleTimer = nil
+        idleDeadline = nil
         servedAny = true
         let info = RequestHeadInfo(method: head.method.rawValue, uri: head.uri, versionMajor: head.version.major,
                                    versionMinor: head.version.minor, headers: head.headers.map { ($0.name, $0.value) })
@@ -165,14 +177,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if environ.expectsContinue, hasBody, head.version.minor >= 1 {
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
         }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
+        let sink = connectionSink(context)
         let id = server.nextJobID()
-        let body = RequestBodyStream(complete: !hasBody, resume: {
-            eventLoop.execute { loopBound.value.bodyDrained(jobID: id) }
-        })
+        let body: RequestBodyStream
+        if hasBody {
+            body = RequestBodyStream(complete: false, resume: {
+                sink.eventLoop.execute { sink.handler.value.bodyDrained(jobID: id) }
+            })
+        } else {
+            body = RequestBodyStream.empty
+        }
         let job = WSGIJob(id: id, environ: environ, isHead: head.method == .HEAD, httpMinorVersion: head.version.minor,
-                          body: body, sink: ConnectionSink(eventLoop: eventLoop, handler: loopBound))
+                          body: body, sink: sink)
         current = job
         currentKeepAlive = head.isKeepAlive
         currentBodyDone = false
@@ -181,6 +197,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         responseStatus = 0
         responseBodyBytes = 0
         server.submit(job)
+    }
+
+    /// One sink per connection, made on first use (on the loop).
+    private var sink: ConnectionSink?
+    private func connectionSink(_ context: ChannelHandlerContext) -> ConnectionSink {
+        if let sink { return sink }
+        let made = ConnectionSink(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        sink = made
+        return made
     }
 
     /// A response the server makes before any job exists (404 outside root, 413).
@@ -337,17 +362,32 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 
     /// Closes a connection that sits without a request: `--keep-alive` between
-    /// requests, a longer head timeout for a new connection.
+    /// requests, a longer head timeout for a new connection. Arming only moves
+    /// a deadline; one scheduled check per connection follows it (no timer is
+    /// created and cancelled per request).
     private func armIdleTimer(context: ChannelHandlerContext) {
-        idleTimer?.cancel()
         let seconds = servedAny ? server.settings.keepAlive : server.settings.headerTimeout
-        guard seconds > 0 else { return }
+        guard seconds > 0 else { idleDeadline = nil; return }
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(seconds * 1e9))
+        idleDeadline = deadline
+        if let scheduled = idleCheckAt, idleTimer != nil, scheduled <= deadline { return }
+        idleTimer?.cancel()  // none yet, or one too late (the longer head timeout)
+        scheduleIdleCheck(at: deadline, context: context)
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline, context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+        idleCheckAt = deadline
+        idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
             let handler = loopBound.value
-            guard handler.current == nil, !handler.closed, let context = handler.context else { return }
-            handler.closed = true
-            context.close(promise: nil)
+            handler.idleTimer = nil
+            guard !handler.closed, handler.current == nil, let due = handler.idleDeadline, let context = handler.context else { return }
+            if NIODeadline.now() >= due {
+                handler.closed = true
+                context.close(promise: nil)
+            } else {
+                handler.scheduleIdleCheck(at: due, context: context)
+            }
         }
     }
 }

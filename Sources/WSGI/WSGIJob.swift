@@ -25,7 +25,10 @@ final class WSGIJob: @unchecked Sendable {
     let httpMinorVersion: Int
     let body: RequestBodyStream
     let sink: any ResponseSink
-    let started: NIODeadline
+    /// When a Python thread took the request (queue time does not count
+    /// toward `--timeout`: only a thread stuck in the app does).
+    var started: NIODeadline? { monitor.withLock { startedAt } }
+    private var startedAt: NIODeadline?
 
     private let monitor = Monitor()
     private var responseStarted = false
@@ -42,8 +45,10 @@ final class WSGIJob: @unchecked Sendable {
         self.httpMinorVersion = httpMinorVersion
         self.body = body
         self.sink = sink
-        self.started = .now()
     }
+
+    /// Python side: the app is about to run.
+    func markStarted() { monitor.withLock { startedAt = .now() } }
 
     /// Python side: may the app's headers go out? False when the server answered
     /// instead (timeout, body too large) or the client left.

@@ -141,9 +141,10 @@ enum PythonFunction {
         return function
     }
 
+    /// The owner a function was made with; `T` must be the type given to `make`.
     static func owner<T: AnyObject>(_ capsule: UnsafeMutableRawPointer?) -> T? {
         guard let capsule, let api, let pointer = api.PyCapsule_GetPointer(capsule, capsuleName) else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? T
+        return Unmanaged<T>.fromOpaque(pointer).takeUnretainedValue()
     }
 }
 

@@ -1,5 +1,6 @@
 import CPython
 import Dispatch
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -56,7 +57,7 @@ final class WSGIServerCore: @unchecked Sendable {
     /// Jobs running longer than `seconds`.
     func overdueJobs(after seconds: Double) -> [WSGIJob] {
         let limit = NIODeadline.now() - .nanoseconds(Int64(seconds * 1e9))
-        return monitor.withLock { running.values.filter { $0.started < limit } }
+        return monitor.withLock { running.values.filter { ($0.started ?? .distantFuture) < limit } }
     }
 
     func logAccess(_ job: WSGIJob, status: Int, bodyBytes: Int) {
@@ -81,6 +82,7 @@ public final class WSGIServer: @unchecked Sendable {
     let exit: @Sendable (WorkerStopReason) -> Never
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var serverChannels: [any Channel] = []
+    private var inheritedListeners: [InheritedListener] = []
     private var signalSources: [any DispatchSourceSignal] = []
     private let monitor = Monitor()
     private var exiting = false
@@ -130,6 +132,7 @@ public final class WSGIServer: @unchecked Sendable {
             }
         }
         startTimers()
+        watchSupervisor()
         sendControl(.ready)
         while true { pause() }
     }
@@ -152,8 +155,9 @@ public final class WSGIServer: @unchecked Sendable {
             let bind = try Self.boundAddress(of: descriptor)
             var isTCP = true
             if case .unix = bind { isTCP = false }
-            let channel = try makeBootstrap(for: bind, tcp: isTCP).withBoundSocket(descriptor).wait()
-            serverChannels.append(channel)
+            let listener = InheritedListener(descriptor: descriptor, bootstrap: makeConnectionBootstrap(for: bind, tcp: isTCP), log: log)
+            listener.start()
+            inheritedListeners.append(listener)
             log.info("Listening at: \(bind) (fd \(descriptor)) (\(getpid()))")
         }
     }
@@ -174,6 +178,24 @@ public final class WSGIServer: @unchecked Sendable {
             }
         if tcp {
             bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+
+    /// For connections accepted from an inherited socket (see `InheritedListener`).
+    private func makeConnectionBootstrap(for bind: WorkerBind, tcp: Bool) -> ClientBootstrap {
+        let core = self.core
+        var bootstrap = ClientBootstrap(group: group)
+            .channelOption(.maxMessagesPerRead, value: 8)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
+                    try channel.pipeline.syncOperations.addHandler(WSGIConnectionHandler(server: core, bind: bind))
+                }
+            }
+        if tcp {
+            bootstrap = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
         }
         return bootstrap
     }
@@ -248,6 +270,37 @@ public final class WSGIServer: @unchecked Sendable {
 
     // MARK: Control pipe and signals
 
+    /// Exits when whoever started this worker is gone: its end of the control
+    /// channel closes (a supervisor never writes to it), or the parent process
+    /// named by `--parent-pid` changes.
+    private func watchSupervisor() {
+        if let descriptor = settings.controlDescriptor {
+            let thread = Thread { [self] in
+                var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+                var buffer = [UInt8](repeating: 0, count: 256)
+                while true {
+                    poller.revents = 0
+                    guard poll(&poller, 1, -1) > 0 else { continue }
+                    let count = read(descriptor, &buffer, buffer.count)
+                    if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) {
+                        log.warning("the supervisor's control channel closed: exiting (pid \(getpid()))")
+                        exit(.normal)
+                    }
+                }
+            }
+            thread.name = "control"
+            thread.start()
+        }
+        if let parent = settings.parentPID {
+            group.next().scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { [self] _ in
+                if getppid() != parent {
+                    log.warning("the parent process \(parent) is gone: exiting (pid \(getpid()))")
+                    exit(.normal)
+                }
+            }
+        }
+    }
+
     func sendControl(_ message: ControlMessage) {
         guard let descriptor = settings.controlDescriptor else { return }
         let line = message.rawValue + "\n"
@@ -282,6 +335,7 @@ public final class WSGIServer: @unchecked Sendable {
         guard !core.isDraining else { return }
         core.startDraining()
         for channel in serverChannels { channel.close(promise: nil) }
+        for listener in inheritedListeners { listener.stop() }
         for case .unix(let path) in settings.binds { unlink(path) }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(settings.gracefulTimeout * 1e9))
         let loop = group.next()
@@ -310,4 +364,61 @@ final class Countdown: @unchecked Sendable {
     private var remaining: Int
     init(_ count: Int) { remaining = count }
     func tick() -> Bool { monitor.withLock { remaining -= 1; return remaining == 0 } }
+}
+
+/// Accepts on a listening socket shared with other worker processes (from a
+/// supervisor's `--listen-fd`). Several processes polling one socket race for
+/// each connection; the losers see `EAGAIN`, which NIO's server channel treats
+/// as impossible, so a small thread accepts instead and hands each connection
+/// to the event loop (`withConnectedSocket`).
+final class InheritedListener: @unchecked Sendable {
+    let descriptor: Int32
+    let bootstrap: ClientBootstrap
+    let log: ErrorLog
+    private let monitor = Monitor()
+    private var stopped = false
+
+    init(descriptor: Int32, bootstrap: ClientBootstrap, log: ErrorLog) {
+        self.descriptor = descriptor
+        self.bootstrap = bootstrap
+        self.log = log
+    }
+
+    func start() {
+        // Losing a race for a connection must not block this thread.
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+        let thread = Thread { [self] in acceptLoop() }
+        thread.name = "accept-\(descriptor)"
+        thread.start()
+    }
+
+    func stop() { monitor.withLock { stopped = true } }
+
+    private var isStopped: Bool { monitor.withLock { stopped } }
+
+    private func acceptLoop() {
+        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        while !isStopped {
+            poller.revents = 0
+            guard poll(&poller, 1, 200) > 0, !isStopped else { continue }
+            let client = accept(descriptor, nil, nil)
+            if client < 0 {
+                switch errno {
+                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: continue
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    log.error("accept failed: \(String(cString: strerror(errno))); retrying")
+                    usleep(50_000)
+                default:
+                    log.error("accept on fd \(descriptor) failed: \(String(cString: strerror(errno)))")
+                    usleep(50_000)
+                }
+                continue
+            }
+            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+            bootstrap.withConnectedSocket(client).whenFailure { [log] error in
+                log.debug("could not register an accepted connection: \(error)")
+            }
+        }
+    }
 }

@@ -14,6 +14,8 @@ public struct WorkerSettings: Sendable {
     public var limitRequestBody = 0
     public var environ = EnvironSettings(rootPath: "", trust: try! ForwardedTrust(parsing: ForwardedTrust.gunicornDefault))
     public var controlDescriptor: Int32?
+    /// Exit when the parent process changes (`gantry serve`'s workers).
+    public var parentPID: Int32?
     public var multiprocess = false
     public var accessLog: LogSink?
 

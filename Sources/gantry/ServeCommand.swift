@@ -36,6 +36,7 @@ struct ServeCommand: ParsableCommand {
         }
         let arguments = ["worker"] + options.arguments(replacingBinds: [], listenFDs: descriptors,
                                                         limitRequestBody: options.limitRequestBody ?? Self.defaultBodyLimit)
+            + ["--parent-pid", String(getpid())]
         let watchRoot = options.chdir ?? FileManager.default.currentDirectoryPath
         let reloader = DevReloader(arguments: arguments, watchRoot: watchRoot, reload: reload, interval: max(0.1, reloadInterval))
         reloader.run()

@@ -67,6 +67,9 @@ struct WorkerOptions: ParsableArguments {
     @Option(name: .customLong("control-fd"), help: "Pipe to the supervisor (ready/heartbeat/recycle lines).")
     var controlFD: Int32?
 
+    @Option(name: .customLong("parent-pid"), help: .hidden)
+    var parentPID: Int32?
+
     /// The argv that gives the same options to a re-exec'd `gantry worker`.
     func arguments(replacingBinds binds: [String]? = nil, listenFDs: [Int32]? = nil, limitRequestBody limit: Int? = nil) -> [String] {
         var result = [app, "--python", python, "--threads", String(threads), "--timeout", String(timeout),
@@ -184,6 +187,7 @@ enum WorkerProcess {
             trust: try ForwardedTrust(parsing: trustList))
         settings.controlDescriptor = options.controlFD
         settings.multiprocess = options.controlFD != nil
+        settings.parentPID = options.parentPID
         if let path = options.accessLogfile { settings.accessLog = try LogSink(path: path, standard: STDOUT_FILENO) }
         return settings
     }

@@ -49,6 +49,7 @@ private struct EchoHandler: ContentHandler {
             case .end:
                 var head = HTTPResponseHead(version: .http1_1, status: .ok)
                 head.headers.add(name: "X-Host", value: exchange.variables.host)
+                head.headers.add(name: "X-URI", value: exchange.head.uri)
                 exchange.sendHead(head)
                 exchange.sendBody(.byteBuffer(collected))
                 exchange.sendEnd()
@@ -74,6 +75,7 @@ private struct EchoHandler: ContentHandler {
                 root \(dir.path);
                 location /echo/ { proxy_pass http://127.0.0.1:9; add_header X-Added yes; }
                 location /echo/fail { proxy_pass http://127.0.0.1:9; error_page 502 /50x.html; }
+                location /tf { try_files /nothing /echo/redirected?x=1; }
             }
         }
         """.write(to: file, atomically: true, encoding: .utf8)
@@ -118,6 +120,15 @@ private struct EchoHandler: ContentHandler {
             #expect(response.contains("\r\nX-Added: yes\r\n"))
             #expect(response.contains("\r\nTransfer-Encoding: chunked\r\n"))
             #expect(response.hasSuffix("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"))
+        }
+    }
+
+    @Test func internalRedirectShowsTheNewURI() throws {
+        try withServer { path in
+            let response = try exchange(path: path, "GET /tf HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(response.contains("\r\nX-URI: /echo/redirected?x=1\r\n"))
+            let direct = try exchange(path: path, "GET /echo/a%20b?q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            #expect(direct.contains("\r\nX-URI: /echo/a%20b?q\r\n"))
         }
     }
 

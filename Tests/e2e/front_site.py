@@ -21,6 +21,8 @@ def build_site(base):
     (root / "404.html").write_text("custom not found\n")
     (root / ".hidden").write_text("dotfile\n")
     (root / "tf" / "real.txt").write_text("tf real\n")
+    (root / "tf" / "d").mkdir(exist_ok=True)
+    (root / "tf" / "d" / "index.html").write_text("tf dir index\n")
     (root / "cache" / "c.txt").write_text("cached\n")
     (root / "digits.txt").write_bytes(bytes(range(48, 58)) * 10)  # 100 bytes "0123456789"*10
     (root / "big.bin").write_bytes(os.urandom(200 * 1024))

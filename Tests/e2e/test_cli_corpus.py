@@ -27,20 +27,9 @@ EXPECTED_WARNINGS = {
 }
 
 
-# `gantry -t` also compiles the front and the proxy (what start-up compiles); these cases fail
-# there today. Not Gantry's intended verdict: remove an entry when its cause is fixed.
-DEFAULT_SERVER_BUG = ("HTTPFront FrontConfiguration refuses any `default_server` listen with "
-                      "'a duplicate default server' (the first one is taken for a second)")
-STACK_BUGS = {
-    "debian-stock": DEFAULT_SERVER_BUG,
-    "gunicorn-deploy": DEFAULT_SERVER_BUG,
-    "upstream-balanced": DEFAULT_SERVER_BUG + "; and log_format does not know the proxy's $upstream_addr",
-}
-
-
 def corpus_cases():
     names = sorted(p.name for p in CORPUS.iterdir() if p.is_dir())
-    return [pytest.param(n, marks=pytest.mark.xfail(reason=STACK_BUGS[n])) if n in STACK_BUGS else n for n in names]
+    return names
 
 
 def main_file(directory: pathlib.Path) -> str:
@@ -99,7 +88,6 @@ def test_nginx_agrees(gantry, tmp_path, name):
 
 
 @pytest.mark.skipif(not pathlib.Path("/etc/nginx/nginx.conf").exists(), reason="no /etc/nginx on this machine")
-@pytest.mark.xfail(reason=DEFAULT_SERVER_BUG)
 def test_this_machines_stock_nginx_conf_is_read(gantry, tmp_path):
     conf = pathlib.Path("/etc/nginx/nginx.conf")
     code, err = run_test(gantry, tmp_path, conf)
@@ -110,3 +98,12 @@ def test_this_machines_stock_nginx_conf_is_read(gantry, tmp_path):
     if NGINX is not None:
         nginx_code, nginx_err = run_test(NGINX, "/usr/share/nginx", conf)
         assert nginx_code == 0, nginx_err
+
+
+def test_two_default_servers_on_one_address_are_refused_as_nginx(gantry, tmp_path):
+    conf = tmp_path / "gantry.conf"
+    conf.write_text("events {}\nhttp {\n  server { listen 127.0.0.1:8081 default_server; }\n"
+                    "  server { listen 127.0.0.1:8081 default_server; }\n}\n")
+    code, err = run_test(gantry, tmp_path, conf)
+    assert code == 1
+    assert f"a duplicate default server for 127.0.0.1:8081 in {conf}:4" in err

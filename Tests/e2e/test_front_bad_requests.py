@@ -1,4 +1,5 @@
 """Malformed requests get nginx's status and connection state (checked against nginx 1.22), a log line, no crash."""
+import socket
 import time
 
 import pytest
@@ -94,3 +95,31 @@ def test_header_timeout_closes_a_silent_connection(front):
     out, closed = raw(front.addr, b"GET / HTTP/1.1\r\nHost: x\r\n", timeout=6.0)
     assert closed and out == b""
     assert time.monotonic() - start < 5.5
+
+
+def half_closed(front, data, timeout=5.0):
+    """Sends `data`, shuts down the sending side, and reads until the server closes."""
+    with socket.create_connection(front.addr, timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_half_closed_client_gets_pipelined_answers_then_close(front):
+    request = b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+    out = half_closed(front, request * 2)
+    assert out.count(b"HTTP/1.1 200 OK") == 2 and out.endswith(b"hello world\n")
+
+
+def test_body_that_can_never_arrive_does_not_hold_the_connection(front):
+    out = half_closed(front, b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten!!")
+    assert out.startswith(b"HTTP/1.1 405")
+
+
+def test_partial_head_then_half_close_is_closed(front):
+    assert half_closed(front, b"GET /hello.txt HTTP/1.1\r\nHost") == b""

@@ -79,7 +79,7 @@ def test_error_log_in_location_is_refused(gantry, tmp_path):
     assert r.returncode == 1 and "is not supported by gantry" in r.stderr
 
 
-def test_sigterm_finishes_in_flight_response(start_gantry, tmp_path):
+def test_sigquit_finishes_in_flight_response(start_gantry, tmp_path):
     site, port = build_site(tmp_path), free_port()
     (site / "root" / "large.bin").write_bytes(b"z" * (16 * 1024 * 1024))
     process = start_gantry(server_config(site, port), [("127.0.0.1", port)])
@@ -88,7 +88,7 @@ def test_sigterm_finishes_in_flight_response(start_gantry, tmp_path):
     s.settimeout(10)
     s.sendall(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     received = s.recv(65536)  # the response has started; most of it is still to come
-    process.proc.send_signal(signal.SIGTERM)
+    process.proc.send_signal(signal.SIGQUIT)
     time.sleep(0.3)
     # No new connections once stopping.
     refused = False
@@ -115,3 +115,70 @@ def test_unix_socket_is_removed_on_exit(start_gantry, tmp_path):
     assert request(sock, "GET", "/hello.txt")[2] == b"hello world\n"
     assert process.stop() == 0
     assert not (tmp_path / "front.sock").exists()
+
+
+def test_changed_file_is_served_fresh_within_seconds(start_gantry, tmp_path):
+    """The open-file cache answers from a stale entry for at most about a second, then refreshes."""
+    site, port = build_site(tmp_path), free_port()
+    start_gantry(server_config(site, port), [("127.0.0.1", port)])
+    addr = ("127.0.0.1", port)
+    assert request(addr, "GET", "/hello.txt")[2] == b"hello world\n"
+    new = site / "root" / "hello.new"
+    new.write_text("changed!\n")
+    new.rename(site / "root" / "hello.txt")
+    deadline = time.monotonic() + 10
+    body = b""
+    while time.monotonic() < deadline:
+        body = request(addr, "GET", "/hello.txt")[2]
+        if body == b"changed!\n":
+            break
+        time.sleep(0.2)
+    assert body == b"changed!\n"
+
+
+def test_header_names_as_nginx_reads_them(start_gantry, tmp_path):
+    site, port, port2 = build_site(tmp_path), free_port(), free_port()
+    config = f"""
+events {{}}
+http {{
+    access_log off;
+    server {{ listen 127.0.0.1:{port}; location / {{ return 200 "[$http_x_foo][$http_x_bar] $uri"; }} }}
+    server {{
+        listen 127.0.0.1:{port2};
+        underscores_in_headers on; ignore_invalid_headers off; merge_slashes off;
+        location / {{ return 200 "[$http_x_foo][$http_x_bar] $uri"; }}
+    }}
+}}
+"""
+    start_gantry(config, [("127.0.0.1", port), ("127.0.0.1", port2)])
+    request_bytes = b"GET /a//b HTTP/1.1\r\nHost: x\r\nX_Foo: a\r\nX-Bar: b\r\nConnection: close\r\n\r\n"
+    out, _ = raw(("127.0.0.1", port), request_bytes)
+    assert out.endswith(b"[][b] /a/b")            # underscores ignored, slashes merged (nginx defaults)
+    out, _ = raw(("127.0.0.1", port2), request_bytes)
+    assert out.endswith(b"[a][b] /a//b")
+    out, closed = raw(("127.0.0.1", port2), b"GET / HTTP/1.1\r\nHost: x\r\nX.Y: 1\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400") and closed
+
+
+def test_send_timeout_closes_a_client_that_stops_reading(start_gantry, tmp_path):
+    site, port = build_site(tmp_path), free_port()
+    size = 32 * 1024 * 1024
+    (site / "root" / "large.bin").write_bytes(b"z" * size)
+    start_gantry(server_config(site, port, "send_timeout 1s;"), [("127.0.0.1", port)])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /large.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(3)  # not reading: the server's writes stall for longer than send_timeout
+    received = 0
+    s.settimeout(10)
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            received += len(chunk)
+    except (ConnectionResetError, socket.timeout):
+        pass
+    s.close()
+    assert received < size

@@ -19,6 +19,8 @@ http {{
     default_type application/octet-stream;
     log_format short '$request_method $uri $status $body_bytes_sent a=$arg_x h=$http_x_test';
     access_log {logs}/access.log short;
+    log_format vars '[$time_local] [$time_iso8601] t=$request_time rp=$remote_port sp=$server_port $scheme $server_name $host "$request" $request_uri $args';
+    access_log {logs}/vars.log vars;
     keepalive_requests 5;
 
     server {{
@@ -35,6 +37,7 @@ http {{
         location = /exact {{ return 200 "exact $uri $arg_a"; }}
         location /ret {{ return 301 /dir/; }}
         location /redirect-url {{ return https://example.com/x?$args; }}
+        location /drop {{ return 444; }}
         location /tf/ {{ try_files $uri $uri/ /hello.txt; }}
         location /tfcode {{ try_files /nothing =418; }}
         location /tfnamed {{ try_files /nothing @named; }}
@@ -200,6 +203,7 @@ def test_methods_other_than_get_head_are_not_allowed(front):
 def test_try_files(front):
     assert get(front, "/tf/real.txt")[2] == b"tf real\n"
     assert get(front, "/tf/missing")[2] == b"hello world\n"
+    assert get(front, "/tf/d")[2] == b"tf dir index\n"      # $uri/ names the directory, then index
     assert get(front, "/tfcode")[0] == 418
 
 
@@ -208,6 +212,11 @@ def test_return_forms(front):
     assert status == 301 and headers["location"] == f"http://127.0.0.1:{front.port}/dir/"
     status, headers, _ = get(front, "/redirect-url?q=1")
     assert status == 302 and headers["location"] == "https://example.com/x?q=1"
+
+
+def test_return_444_closes_without_answer(front):
+    out, closed = raw(front.addr, b"GET /drop HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert out == b"" and closed
 
 
 def test_error_page_rewrites_status(front):
@@ -309,6 +318,17 @@ def test_http10_closes_unless_keepalive(front):
     assert out.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in out and closed
     out, closed = raw(front.addr, b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", timeout=1.0)
     assert b"Connection: keep-alive" in out and not closed
+
+
+def test_log_variables(front):
+    get(front, "/hello.txt?v=1", headers={"Host": "LocalHost"})
+    log = front.base / "logs" / "vars.log"
+    pattern = (r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] \[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\] "
+               r"t=\d+\.\d{3} rp=\d+ sp=%d http localhost localhost \"GET /hello.txt\?v=1 HTTP/1.1\" /hello.txt\?v=1 v=1" % front.port)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not re.search(pattern, log.read_text()):
+        time.sleep(0.1)
+    assert re.search(pattern, log.read_text()), log.read_text()
 
 
 def test_access_log_lines(front):

@@ -1,5 +1,5 @@
 """Every example app of the seed articles answers as its article says, under
-`gantry worker` (what `gantry wsgi` runs) and `gantry serve`."""
+`gantry wsgi` (2 workers), a lone `gantry worker`, and `gantry serve`."""
 import sys
 import pathlib
 
@@ -125,10 +125,10 @@ CASES = [
 APPS = sorted({case[0] for case in CASES})
 
 
-@pytest.mark.parametrize("command", ["worker", "serve"])
+@pytest.mark.parametrize("command", ["wsgi", "worker", "serve"])
 @pytest.mark.parametrize("app", APPS)
 def test_seed_app(gantry, command, app):
-    args = ["--no-reload"] if command == "serve" else []
+    args = {"serve": ["--no-reload"], "wsgi": ["-w", "2"]}.get(command, [])
     with Worker(gantry, app, *args, command=command) as worker:
         session = requests.Session()  # keep-alive across the app's cases
         for case_app, method, path, data, check in CASES:

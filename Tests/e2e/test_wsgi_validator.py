@@ -111,3 +111,39 @@ def test_client_disconnect_closes_the_iterable(worker):
     clean(worker)
     assert requests.get(worker.url("/get")).status_code == 200
     assert worker.alive()
+
+
+def test_expect_100_continue(worker):
+    with socket.create_connection(("127.0.0.1", worker.port), timeout=5) as s:
+        s.sendall(b"POST /post HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        assert s.recv(1024) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"hello")
+        answer = b""
+        while not answer.endswith(b"hello"):
+            chunk = s.recv(1024)
+            assert chunk
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 OK")
+    clean(worker)
+
+
+def test_http_1_0(worker):
+    with socket.create_connection(("127.0.0.1", worker.port), timeout=5) as s:
+        s.sendall(b"GET /gen HTTP/1.0\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.0 200 OK")
+    assert b"Transfer-Encoding" not in head and b"Connection: close" in head
+    assert body == b"one two three"
+    with socket.create_connection(("127.0.0.1", worker.port), timeout=5) as s:
+        s.sendall(b"GET /get HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        first = s.recv(65536)
+        assert b"Connection: keep-alive" in first and first.endswith(b"GET /get?")
+        s.sendall(b"GET /get?again HTTP/1.0\r\n\r\n")
+        second = b""
+        while chunk := s.recv(65536):
+            second += chunk
+        assert second.endswith(b"GET /get?again")
+    clean(worker)

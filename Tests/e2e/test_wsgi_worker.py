@@ -164,6 +164,23 @@ def test_env_chdir_pythonpath_and_factory(gantry, tmp_path):
         assert requests.get(w.url("/")).text == "hi!"
 
 
+def test_file_wrapper_is_sent_with_sendfile(gantry):
+    static = (APPS / "static.txt").read_bytes()
+    with Worker(gantry, "worker_apps:sendfile_app") as w:
+        s = requests.Session()
+        r = s.get(w.url("/"))
+        assert r.status_code == 200 and r.content == static
+        assert r.headers["Content-Length"] == str(len(static))
+        assert s.get(w.url("/closed")).text == "yes"  # close() of the wrapper closed the file
+        r = s.get(w.url("/offset"))
+        assert r.content == static[100:]
+        r = s.get(w.url("/declared"))
+        assert r.content == static[:50] and r.headers["Content-Length"] == "50"
+        r = s.head(w.url("/"))
+        assert r.content == b"" and r.headers["Content-Length"] == str(len(static))
+        assert "read() called" not in w.log
+
+
 def test_large_bodies_read_whole(gantry):
     body = bytes(range(256)) * 12000  # 3 MB: far past the 256 KiB read-ahead
     expected = "%d %d" % (len(body), sum(body) % 1000003)
@@ -305,6 +322,20 @@ def test_timeout_answers_504_and_exits(gantry, path):
         assert "WORKER TIMEOUT" in w.log
 
 
+def test_time_waiting_in_the_queue_does_not_count_toward_the_timeout(gantry):
+    w = Worker(gantry, "worker_apps:slow", "--timeout", "2")
+    with w.start():
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(requests.get(w.url("/?0.8"), timeout=30).status_code))
+                   for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == [200] * 4
+        assert w.alive() and "WORKER TIMEOUT" not in w.log
+
+
 # Signals, control fd, max-requests ------------------------------------------------------
 
 def test_sigterm_is_fast(gantry):
@@ -372,6 +403,45 @@ def test_control_fd_ready_heartbeat_recycle(gantry):
         w.stop()
 
 
+def test_worker_exits_when_the_control_channel_closes(gantry):
+    parent, child = socket.socketpair()
+    Worker.pass_fds = (child.fileno(),)
+    try:
+        w = Worker(gantry, "seed_bard_basic:app", "--control-fd", str(child.fileno()))
+    finally:
+        Worker.pass_fds = ()
+    child.close()
+    parent.settimeout(20)
+    try:
+        assert parent.recv(100).startswith(b"ready")
+        parent.close()  # the supervisor died
+        assert w.proc.wait(timeout=10) == 0
+        assert "control channel closed" in w.log
+    finally:
+        w.stop()
+
+
+def test_serve_worker_exits_when_serve_is_killed(gantry):
+    w = Worker(gantry, "seed_bard_basic:app", "--no-reload", command="serve")
+    with w.start():
+        assert requests.get(w.url("/")).status_code == 200
+        pid = int(w.log.split("Booting worker with pid: ")[1].split()[0])
+        w.proc.kill()
+        w.proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except FileNotFoundError:
+                break
+            if state == "Z":  # exited, waiting for init to reap it
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            raise AssertionError("the worker outlived gantry serve")
+
+
 def test_max_requests_alone_exits_after_the_last(gantry):
     with Worker(gantry, "seed_bard_basic:app", "--max-requests", "2") as w:
         s = requests.Session()
@@ -379,3 +449,38 @@ def test_max_requests_alone_exits_after_the_last(gantry):
         assert s.get(w.url("/")).status_code == 200
         assert w.proc.wait(timeout=10) == 0
         assert "max requests (2) reached" in w.log
+
+
+def test_idle_keep_alive_connections_are_closed(gantry):
+    with Worker(gantry, "seed_bard_basic:app", "--keep-alive", "0.5") as w:
+        with socket.create_connection(("127.0.0.1", w.port), timeout=10) as s:
+            for _ in range(3):  # the deadline moves with each request
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert s.recv(65536).endswith(b"Hello World!\n")
+                time.sleep(0.2)
+            started = time.time()
+            assert s.recv(65536) == b""  # closed by the server
+            assert time.time() - started < 5
+
+
+def test_connections_are_freed(gantry):
+    """Thousands of one-request connections must not grow the worker's memory
+    (a handler/context cycle once kept every connection alive)."""
+    def rss_kib(pid):
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    def connections(count, port):
+        for _ in range(count):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while s.recv(65536):
+                    pass
+
+    with Worker(gantry, "seed_bard_basic:app") as w:
+        connections(1000, w.port)  # warm up allocators and caches
+        before = rss_kib(w.proc.pid)
+        connections(5000, w.port)
+        grown = rss_kib(w.proc.pid) - before
+        assert grown < 3000, f"RSS grew {grown} KiB over 5000 connections"

@@ -71,3 +71,35 @@ def read_whole_body(environ, start_response):
     body = ("%d %d" % (len(data), sum(data) % 1000003)).encode()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
+
+
+import io
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static.txt")
+
+
+class NoPythonReads(io.FileIO):
+    """A real file whose Python-level reads fail: only sendfile can serve it."""
+
+    def read(self, *args):
+        raise RuntimeError("read() called: the file was not sent with sendfile")
+
+    def close(self):
+        os.environ["GANTRY_FILE_CLOSED"] = "yes"
+        super().close()
+
+
+def sendfile_app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/closed":
+        body = os.environ.get("GANTRY_FILE_CLOSED", "no").encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+    f = NoPythonReads(STATIC, "r")
+    headers = [("Content-Type", "text/plain")]
+    if path == "/offset":
+        f.seek(100)
+    if path == "/declared":
+        headers.append(("Content-Length", "50"))
+    start_response("200 OK", headers)
+    return environ["wsgi.file_wrapper"](f, 1024)
