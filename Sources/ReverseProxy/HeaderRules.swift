@@ -29,6 +29,9 @@ public enum HeaderRules {
         for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
             for token in value.split(separator: ",") {
                 let lower = token.trimmed(" \t").lowercased()
+                // `close` names no header and `keep-alive` is hop-by-hop anyway: the usual
+                // `Connection: keep-alive` / `close` then costs no array.
+                if lower == "close" || lower == "keep-alive" { continue }
                 if !tokens.contains(lower) { tokens.append(lower) }
             }
         }
