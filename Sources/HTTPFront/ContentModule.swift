@@ -105,6 +105,10 @@ public final class HTTPExchange {
     public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(self, status) }
     // MARK: Variables for the access log
 
+    /// Whether this request's location writes an access log, the only reader of module
+    /// variables: when false, a module can skip formatting them (a per-request cost).
+    public internal(set) var logsModuleVariables = true
+
     /// Sets a module variable (`$upstream_addr`, `$upstream_status`, … — see
     /// `VariableName.moduleVariableNames`) for this request's access log line.
     public func setVariable(_ name: String, _ value: String) {

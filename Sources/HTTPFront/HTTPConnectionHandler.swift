@@ -469,6 +469,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             if case .length(let n) = head.framing { bodyLength = n }
             let exchange = HTTPExchange(head: requestHead, variables: inFlight.request.variables, location: location.scope,
                                         channel: context.channel, requestBodyLength: bodyLength, hasRequestBody: hasBody, sink: self)
+            exchange.logsModuleVariables = !location.accessLogs.isEmpty
             inFlight.exchange = exchange
             handler.handle(exchange)
         }
@@ -808,7 +809,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         for (name, value) in responseHead.headers {
             let lower = name.lowercased()
             if lower == "connection" || lower == "transfer-encoding" || lower == "keep-alive" || lower == "server" || lower == "date" { continue }
-            head.writeString("\(name): \(value)\r\n")
+            // Piecewise: an interpolated line would be a String allocated per header.
+            head.writeString(name)
+            head.writeStaticString(": ")
+            head.writeString(value)
+            head.writeStaticString("\r\n")
         }
         if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
         head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")

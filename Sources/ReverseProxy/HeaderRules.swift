@@ -22,15 +22,32 @@ public enum HeaderRules {
         ("TE", ""), ("Keep-Alive", ""), ("Expect", ""), ("Upgrade", ""),
     ]
 
-    /// Headers named in a `Connection` header are hop-by-hop for that message.
-    static func connectionTokens(_ headers: HTTPHeaders) -> Set<String> {
-        var tokens: Set<String> = []
-        for value in headers["connection"] {
+    /// Headers named in a `Connection` header are hop-by-hop for that message (lowercased;
+    /// usually none or one, so an array: no set to build per request).
+    static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
+        var tokens: [String] = []
+        for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
             for token in value.split(separator: ",") {
-                tokens.insert(token.trimmed(" \t").lowercased())
+                let lower = token.trimmed(" \t").lowercased()
+                // `close` names no header and `keep-alive` is hop-by-hop anyway: the usual
+                // `Connection: keep-alive` / `close` then costs no array.
+                if lower == "close" || lower == "keep-alive" { continue }
+                if !tokens.contains(lower) { tokens.append(lower) }
             }
         }
         return tokens
+    }
+
+    /// Whether `name` (any case) is hop-by-hop. Compared in place: no lowercased copy, no hashing.
+    static func isHopByHop(_ name: String) -> Bool {
+        hopByHopNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
+    }
+
+    private static let hopByHopNames = Array(hopByHop)
+
+    /// Whether `name` (any case) is one of `lowercasedNames`.
+    static func isNamed(_ name: String, in lowercasedNames: [String]) -> Bool {
+        lowercasedNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
     }
 
     /// How the request body goes upstream.
@@ -43,14 +60,15 @@ public enum HeaderRules {
     /// The headers of the upstream request: the merged `proxy_set_header` list (user's first,
     /// then nginx's defaults not overridden; empty values dropped), then the client's headers
     /// whose names are not in that list and are not hop-by-hop.
+    ///
+    /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
+    /// rather than lowercased and hashed into sets.
     public static func upstreamRequestHeaders(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
                                               passClientHeaders: Bool, framing: BodyFraming) -> HTTPHeaders {
         var out = HTTPHeaders()
-        var named: Set<String> = []
+        out.reserveCapacity(setHeaders.count + (passClientHeaders ? client.count : 0) + 1)
         for (name, value) in setHeaders {
-            let lower = name.lowercased()
-            named.insert(lower)
-            if lower == "content-length" || lower == "transfer-encoding" { continue }
+            if name.equalsIgnoringASCIICase("content-length") || name.equalsIgnoringASCIICase("transfer-encoding") { continue }
             if !value.isEmpty { out.add(name: name, value: value) }
         }
         switch framing {
@@ -61,9 +79,9 @@ public enum HeaderRules {
         guard passClientHeaders else { return out }
         let dropped = connectionTokens(client)
         for (name, value) in client {
-            let lower = name.lowercased()
-            if named.contains(lower) || hopByHop.contains(lower) || dropped.contains(lower)
-                || lower == "content-length" {
+            if isHopByHop(name) || name.equalsIgnoringASCIICase("content-length")
+                || setHeaders.contains(where: { $0.name.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0.name) })
+                || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
             out.add(name: name, value: value)
@@ -76,16 +94,17 @@ public enum HeaderRules {
     public static func clientResponseHeaders(upstream: HTTPHeaders, status: Int, hidden: Set<String>,
                                              redirects: [ProxyRedirectRule]) -> HTTPHeaders {
         var out = HTTPHeaders()
+        out.reserveCapacity(upstream.count)
         let dropped = connectionTokens(upstream)
         for (name, value) in upstream {
-            let lower = name.lowercased()
-            if status == 101, lower == "upgrade" || lower == "connection" {
+            if status == 101, name.equalsIgnoringASCIICase("upgrade") || name.equalsIgnoringASCIICase("connection") {
                 out.add(name: name, value: value)
                 continue
             }
-            if hopByHop.contains(lower) || dropped.contains(lower) || hidden.contains(lower) { continue }
-            if lower == "location" || lower == "refresh" {
-                out.add(name: name, value: ProxyRedirectRule.rewrite(value, header: lower, rules: redirects))
+            if isHopByHop(name) || (!dropped.isEmpty && isNamed(name, in: dropped)) { continue }
+            if hidden.contains(where: { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }) { continue }
+            if name.equalsIgnoringASCIICase("location") || name.equalsIgnoringASCIICase("refresh") {
+                out.add(name: name, value: ProxyRedirectRule.rewrite(value, header: name.lowercased(), rules: redirects))
                 continue
             }
             out.add(name: name, value: value)
@@ -135,5 +154,16 @@ extension Substring {
         while let first = text.first, characters.contains(first) { text = text.dropFirst() }
         while let last = text.last, characters.contains(last) { text = text.dropLast() }
         return String(text)
+    }
+}
+
+extension String {
+    /// ASCII case-insensitive equality, without making lowercased copies (header names are ASCII).
+    func equalsIgnoringASCIICase(_ other: String) -> Bool {
+        let a = utf8, b = other.utf8
+        guard a.count == b.count else { return false }
+        return a.elementsEqual(b) { x, y in
+            x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 }

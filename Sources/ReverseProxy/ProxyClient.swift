@@ -26,6 +26,8 @@ public protocol ProxyClient: AnyObject {
 }
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {
+    public var wantsUpstreamVariables: Bool { logsModuleVariables }
+
     /// `$upstream_addr` & co. for the front's access log.
     public func setUpstreamVariables(_ values: UpstreamVariableValues) {
         for (name, value) in values.byName { setVariable(name, value) }

@@ -70,8 +70,6 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var responseHeadSent = false
     var upstreamKeepAlive = false
     var finished = false
-    var readTimer: Scheduled<Void>?
-    var readDeadline = NIODeadline.now()
     var sendTimer: Scheduled<Void>?
     var queueTimer: Scheduled<Void>?
     var queueTicket: Int?
@@ -245,7 +243,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func connect(to address: UpstreamAddress) {
         tryStartedAt = .now()
         requestSent = false
-        tries.append(UpstreamTry(address: address.description, status: nil, responseTime: 0))
+        tries.append(UpstreamTry(address: attempt.currentAddress == address ? attempt.currentName : address.description,
+                                 status: nil, responseTime: 0))
         if let pooled = group.pool.take(address, on: loop) {
             connectionReused = true
             attach(pooled)
@@ -586,24 +585,16 @@ final class ProxyRequest: UpstreamResponseDelegate {
         }
     }
 
-    /// `proxy_read_timeout` counts from the last read: moving the deadline is a store, and the one
-    /// timer, when it fires early, sleeps again until the deadline (no reschedule per packet).
+    /// `proxy_read_timeout` counts from the last read: the connection's one timer (see
+    /// `UpstreamHandler.armReadTimeout`) is moved, not rescheduled, per read and per request.
     func armReadTimer() {
-        readDeadline = .now() + .milliseconds(settings.readTimeout)
-        guard readTimer == nil else { return }
-        scheduleReadTimer(at: readDeadline)
+        connection?.handler.armReadTimeout(.now() + .milliseconds(settings.readTimeout), on: loop)
     }
 
-    private func scheduleReadTimer(at deadline: NIODeadline) {
-        readTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            readTimer = nil
-            if NIODeadline.now() < readDeadline {
-                scheduleReadTimer(at: readDeadline)
-                return
-            }
-            if tunneling { endTunnel(); return }
-            upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
-        }
+    func upstreamReadTimedOut() {
+        guard !finished else { return }
+        if tunneling { endTunnel(); return }
+        upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while reading response header from upstream")
     }
 
     func armSendTimer() {
@@ -615,8 +606,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     func cancelTimers() {
-        readTimer?.cancel()
-        readTimer = nil
+        connection?.handler.disarmReadTimeout()
         sendTimer?.cancel()
         sendTimer = nil
     }
@@ -664,7 +654,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil
-        if !tries.isEmpty, let sink = client as? any ProxyVariableSink {
+        if !tries.isEmpty, let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables {
             sink.setUpstreamVariables(UpstreamVariableValues(tries))
         }
     }

@@ -123,6 +123,19 @@ struct ProxyContentHandler: ContentHandler {
     let module: ReverseProxyModule
     let settings: ProxySettings
     let fixedGroup: UpstreamGroup?
+    /// `$proxy_host`/`$proxy_port` of a fixed `proxy_pass`, formatted once per location.
+    let fixedProxyVariables: ProxyVariables?
+
+    init(module: ReverseProxyModule, settings: ProxySettings, fixedGroup: UpstreamGroup?) {
+        self.module = module
+        self.settings = settings
+        self.fixedGroup = fixedGroup
+        if case .fixed(let target) = settings.destination {
+            fixedProxyVariables = Self.proxyVariables(target)
+        } else {
+            fixedProxyVariables = nil
+        }
+    }
 
     func handle(_ exchange: HTTPExchange) {
         handle(client: exchange)
@@ -138,7 +151,7 @@ struct ProxyContentHandler: ContentHandler {
             group = fixedGroup!
             uri = UpstreamURI.make(targetURI: target.uri, locationPrefix: settings.locationPrefix,
                                    requestTarget: variables.requestURI, normalizedURI: variables.uri, args: variables.args)
-            proxyVariables = Self.proxyVariables(target)
+            proxyVariables = fixedProxyVariables ?? Self.proxyVariables(target)
         case .variable(let template):
             let rendered = template.render(variables, proxy: ProxyVariables(proxyHost: "", proxyPort: ""))
             guard let target = try? ProxyPassTarget.parse(rendered),

@@ -20,6 +20,8 @@ public final class UpstreamGroup: Sendable {
     let pool: ConnectionPool
     let healthCheck: HealthCheckSettings?
     let queueTimeout: Int64
+    /// Whether `queue` is configured: without one, releasing a peer has no waiter to wake (no second lock).
+    let hasQueue: Bool
     private let state: NIOLockedValueBox<State>
     private let waiting: NIOLockedValueBox<Waiters>
     let logger: Logger
@@ -28,6 +30,8 @@ public final class UpstreamGroup: Sendable {
     struct Generation {
         var balancer: UpstreamBalancer
         let addresses: [UpstreamAddress]
+        /// `addresses` as `$upstream_addr` prints them, formatted once rather than per request.
+        let names: [String]
         /// Requests begun on this list and not yet over (they may still retry on it).
         var attempts = 0
     }
@@ -44,6 +48,8 @@ public final class UpstreamGroup: Sendable {
         let generation: Int
         var peers: PeerAttempt
         var currentAddress: UpstreamAddress?
+        /// `currentAddress` as `$upstream_addr` prints it.
+        var currentName = ""
         var triesLeft: Int { peers.triesLeft }
     }
 
@@ -68,8 +74,10 @@ public final class UpstreamGroup: Sendable {
                               maxRequests: definition.keepaliveRequests)
         healthCheck = definition.healthCheck
         queueTimeout = definition.queue?.timeout ?? 0
+        hasQueue = definition.queue != nil
         let first = Generation(balancer: UpstreamBalancer(peers: definition.servers.map(\.peer), method: definition.method),
-                               addresses: definition.servers.map(\.address))
+                               addresses: definition.servers.map(\.address),
+                               names: definition.servers.map(\.address.description))
         state = NIOLockedValueBox(State(current: 0, generations: [0: first]))
         waiting = NIOLockedValueBox(Waiters(queue: definition.queue.map { WaitQueue<Int>(capacity: $0.capacity, timeout: $0.timeout) }))
         self.logger = logger
@@ -95,7 +103,8 @@ public final class UpstreamGroup: Sendable {
             let old = state.current
             state.current += 1
             state.generations[state.current] = Generation(
-                balancer: UpstreamBalancer(peers: servers.map(\.peer), method: method), addresses: servers.map(\.address))
+                balancer: UpstreamBalancer(peers: servers.map(\.peer), method: method), addresses: servers.map(\.address),
+                names: servers.map(\.address.description))
             Self.dropIfDrained(old, in: &state)
             defer { state.serverWaiters = [] }
             return state.serverWaiters
@@ -143,13 +152,16 @@ public final class UpstreamGroup: Sendable {
 
     func pick(_ attempt: inout Attempt) -> UpstreamAddress? {
         let now = monotonicMilliseconds()
-        let address = state.withLockedValue { state -> UpstreamAddress? in
-            guard var generation = state.generations[attempt.generation] else { return nil }
-            let peer = generation.balancer.pick(&attempt.peers, now: now)
-            state.generations[attempt.generation] = generation
-            return peer.map { generation.addresses[$0.index] }
+        // Mutated in place in the dictionary: a copy out and back would copy the balancer's arrays per request.
+        let picked = state.withLockedValue { state -> (UpstreamAddress, String)? in
+            guard state.generations[attempt.generation] != nil else { return nil }
+            guard let peer = state.generations[attempt.generation]!.balancer.pick(&attempt.peers, now: now) else { return nil }
+            let generation = state.generations[attempt.generation]!
+            return (generation.addresses[peer.index], generation.names[peer.index])
         }
-        attempt.currentAddress = address
+        attempt.currentAddress = picked?.0
+        attempt.currentName = picked?.1 ?? ""
+        let address = picked?.0
         return address
     }
 
@@ -157,10 +169,10 @@ public final class UpstreamGroup: Sendable {
     func release(_ attempt: inout Attempt, failed: Bool) {
         let now = monotonicMilliseconds()
         let disabled = state.withLockedValue { state -> UpstreamAddress? in
-            guard var generation = state.generations[attempt.generation] else { return nil }
-            let event = generation.balancer.release(&attempt.peers, outcome: failed ? .failure : .success, now: now)
-            state.generations[attempt.generation] = generation
-            if case .temporarilyDisabled(let peer) = event { return generation.addresses[peer.index] }
+            guard state.generations[attempt.generation] != nil else { return nil }
+            let event = state.generations[attempt.generation]!.balancer.release(&attempt.peers, outcome: failed ? .failure : .success,
+                                                                                now: now)
+            if case .temporarilyDisabled(let peer) = event { return state.generations[attempt.generation]!.addresses[peer.index] }
             return nil
         }
         if let disabled {
@@ -206,6 +218,7 @@ public final class UpstreamGroup: Sendable {
     }
 
     private func wakeOneWaiter() {
+        guard hasQueue else { return }
         let wake = waiting.withLockedValue { waiters -> (@Sendable () -> Void)? in
             guard let ticket = waiters.queue?.next() else { return nil }
             return waiters.wakeups.removeValue(forKey: ticket)

@@ -12,6 +12,8 @@ protocol UpstreamResponseDelegate: AnyObject {
     func upstreamWritabilityChanged(_ writable: Bool)
     func upstreamDidFail(_ error: any Error)
     func upstreamDidClose()
+    /// `proxy_read_timeout` passed with nothing read (the connection's read timer, see `armReadTimeout`).
+    func upstreamReadTimedOut()
 }
 
 /// The last handler of an upstream connection's pipeline: hands HTTP response parts to the
@@ -22,6 +24,46 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     weak var delegate: (any UpstreamResponseDelegate)?
     /// Called when an idle (pooled) connection closes or misbehaves, so the pool drops it.
     var onIdleClose: (() -> Void)?
+
+    /// When the request using this connection times out (`proxy_read_timeout` from the last read); nil when none waits.
+    private var readDeadline: NIODeadline?
+    /// One timer per connection, not per request: moving the deadline is a store, and the timer,
+    /// when it fires early, sleeps again until the deadline. A kept-alive connection serving many
+    /// requests schedules it about once per timeout period instead of once per request.
+    private var readTimer: Scheduled<Void>?
+
+    func armReadTimeout(_ deadline: NIODeadline, on loop: any EventLoop) {
+        readDeadline = deadline
+        guard readTimer == nil else { return }
+        scheduleReadTimer(at: deadline, on: loop)
+    }
+
+    /// The request is done with the connection: a pending timer finds no deadline and stops.
+    func disarmReadTimeout() { readDeadline = nil }
+
+    private func scheduleReadTimer(at deadline: NIODeadline, on loop: any EventLoop) {
+        readTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
+            guard let self else { return }
+            readTimer = nil
+            guard let deadline = readDeadline else { return }
+            if NIODeadline.now() < deadline {
+                scheduleReadTimer(at: deadline, on: loop)
+                return
+            }
+            readDeadline = nil
+            delegate?.upstreamReadTimedOut()
+        }
+    }
+
+    private func cancelReadTimer() {
+        readDeadline = nil
+        readTimer?.cancel()
+        readTimer = nil
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelReadTimer()
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
@@ -52,6 +94,7 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        cancelReadTimer()
         if let delegate {
             delegate.upstreamDidClose()
         } else {

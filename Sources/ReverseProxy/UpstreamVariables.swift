@@ -38,6 +38,8 @@ public struct UpstreamVariableValues: Sendable, Equatable {
 /// A client side that records the proxy's variables for the access log (`log_format` using
 /// `$upstream_addr` …). The front's exchange adopts this when it has a slot for them.
 public protocol ProxyVariableSink: AnyObject {
+    /// False when nothing reads them (no access log): the proxy then does not format them.
+    var wantsUpstreamVariables: Bool { get }
     func setUpstreamVariables(_ values: UpstreamVariableValues)
 }
 

@@ -20,6 +20,9 @@ struct AppPoolPlan: Sendable {
     var socketDirectory: String
     var threads: Int
 
+    /// Idle connections kept per event loop to a pool's workers when the block sets no `keepalive`.
+    static let defaultKeepalive = 32
+
     /// The upstream servers for the workers accepting now. With `queue`, a worker takes at most
     /// `threads` requests at once (`max_conns`), so the rest wait in the front, not in a worker's backlog.
     func servers(for socketPaths: [String]) -> [(address: UpstreamAddress, peer: PeerConfiguration)] {
@@ -99,8 +102,13 @@ enum StackPools {
         if let workerErrorLog { arguments += ["--error-logfile", workerErrorLog] }
 
         // The proxy reads the block's balancing directives; its servers are the workers, filled in as they get ready.
-        let upstream = try UpstreamDefinition.appPool(name: block.name, scope: scope, location: block.location,
+        var upstream = try UpstreamDefinition.appPool(name: block.name, scope: scope, location: block.location,
                                                       sockets: [], maxConnsPerServer: 0)
+        // Our own workers multiplex connections (an idle one holds no thread), so idle upstream
+        // connections are kept by default: a location that sends HTTP/1.1 without `Connection: close`
+        // (`proxy_http_version 1.1; proxy_set_header Connection "";`) then reuses them instead of
+        // connecting per request. With nginx's default proxy headers nothing changes on the wire.
+        if scope.own("keepalive") == nil { upstream.keepalive = AppPoolPlan.defaultKeepalive }
         // The main `user` applies unless the pool names its own.
         let mainUser = configuration.main.own("user")
         let user = scope.own("user")?.values[0] ?? mainUser?.values[0]

@@ -51,6 +51,7 @@ struct Seen: Sendable {
 
 /// A client side for `ProxyRequest`, recording what the proxy sends; it also accepts a tunnel.
 final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
+    var wantsUpstreamVariables: Bool { true }
     let head: HTTPRequestHead
     let variables: RequestVariables
     let eventLoop: any EventLoop

@@ -175,6 +175,44 @@ def test_502_when_nothing_listens_and_504_on_read_timeout(gantry, tmp_path, tcp_
         front.stop()
 
 
+def test_read_timeout_on_a_reused_pooled_connection(gantry, tmp_path, tcp_upstream):
+    # The read timer belongs to the upstream connection and is moved, not rescheduled, per request:
+    # a request that hangs on a connection earlier requests left in the pool still gets its 504.
+    front = run_gantry(gantry, tmp_path, f"""
+    upstream app {{
+        server 127.0.0.1:{tcp_upstream.port};
+        keepalive 4;
+    }}
+    server {{
+        listen 127.0.0.1:PORT;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_read_timeout 1s;
+            proxy_next_upstream off;
+        }}
+    }}""")
+    try:
+        conn = front.connection()
+        for _ in range(5):
+            conn.request("GET", "/x")
+            response = conn.getresponse()
+            assert response.status == 200
+            response.read()
+        conn.request("GET", "/hang")
+        response = conn.getresponse()
+        assert response.status == 504
+        response.read()
+        conn.close()
+        # The timed-out connection was closed, not pooled: the next request still gets its answer.
+        status, _, body = front.request("GET", "/after")
+        assert status == 200 and json.loads(body)["path"] == "/after"
+        assert wait_for(lambda: "upstream timed out" in front.error_log(), timeout=5)
+    finally:
+        front.stop()
+
+
 def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstream):
     front = run_gantry(gantry, tmp_path, f"""
     upstream app {{
