@@ -58,9 +58,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = IOData
 
-    private let front: FrontContext
-    private let plan: ListenerPlan
-    private let engine: RequestEngine
+    private var front: FrontContext
+    private var plan: ListenerPlan
+    private var engine: RequestEngine
+    /// The local address the server-name table was chosen for (kept to re-choose it after a reload).
+    private var localAddressKey: String?
+    /// A reload arrived while a request was in flight: adopt it when that response is done.
+    private var pendingReload: ConfigurationReloadedEvent?
     private var context: ChannelHandlerContext!
     private var eventLoop: any EventLoop
     private var buffer: ByteBuffer
@@ -158,7 +162,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if let local = channel.localAddress {
             localAddress = local.ipAddress ?? ""
             localPort = local.port.map(String.init) ?? ""
-            table = plan.table(forLocalAddress: local.ipAddress?.lowercased())
+            localAddressKey = local.ipAddress?.lowercased()
+            table = plan.table(forLocalAddress: localAddressKey)
             defaultServer = table.defaultServer
             parser = HTTPRequestParser(limits: defaultServer.largeHeaderBuffers)
         }
@@ -256,11 +261,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             if current == nil || current!.responseDone { closeAfterWrites() }
             return
         }
-        if event is ConfigurationReloadedEvent {
-            // Finish on the old configuration and close; an idle keep-alive connection closes now,
-            // a fresh one (its first request may be on its way) serves that request first.
-            quiescing = true
-            if current == nil && requestCount > 0 && buffer.readableBytes == 0 { close() }
+        if let reload = event as? ConfigurationReloadedEvent {
+            // Keep the connection: a request in flight finishes on the old configuration, the
+            // next one is routed by the new. Closing kept-alive connections instead (as nginx's
+            // old workers do) races with requests the client is already sending: those fail.
+            if current == nil { adopt(reload) } else { pendingReload = reload }
             return
         }
         if let event = event as? ChannelEvent, event == .inputClosed {
@@ -623,6 +628,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         log(inFlight)
         current = nil
+        if let reload = pendingReload {
+            pendingReload = nil
+            adopt(reload)
+        }
         if quiescing {
             closeAfterWrites()
             return
@@ -636,6 +645,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if !processing {
             processBuffer()
         }
+    }
+
+    /// Switches this connection to the configuration a reload installed.
+    private func adopt(_ reload: ConfigurationReloadedEvent) {
+        (front, plan) = reload.currentPlan(plan)
+        engine = front.engines.engine(for: eventLoop)
+        table = plan.table(forLocalAddress: localAddressKey)
+        defaultServer = table.defaultServer
     }
 
     private func closeAfterWrites() {
@@ -936,5 +953,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 /// Sent to every connection when the server stops: finish the current response, then close.
 struct GracefulShutdownEvent: Sendable {}
 
-/// `gantry -s reload` switched the configuration: this connection is on the old one.
-struct ConfigurationReloadedEvent: Sendable {}
+/// `gantry -s reload` switched the configuration: this connection adopts it between requests.
+struct ConfigurationReloadedEvent: Sendable {
+    /// The new configuration's context and plan for the listener a connection came in on.
+    let currentPlan: @Sendable (ListenerPlan) -> (FrontContext, ListenerPlan)
+}

@@ -57,7 +57,8 @@ public final class HTTPFrontServer: Sendable {
 
     /// Serves `configuration` from now on (`gantry -s reload`): new connections get the new
     /// servers and locations; open connections finish their current response on the old ones and
-    /// close, as nginx's old worker processes do. A `listen` not bound yet is bound; one no longer
+    /// route their next request by the new (nginx's old workers close them instead, which fails
+    /// requests a client is already sending on them). A `listen` not bound yet is bound; one no longer
     /// configured keeps listening until restart (its connections get the new configuration's
     /// default server). Throws, changing nothing, when the configuration does not compile.
     public func reload(configuration: Configuration, modules: [any ContentModule]) throws(ConfigError) {
@@ -79,8 +80,9 @@ public final class HTTPFrontServer: Sendable {
             }
         }
         let children = state.withLock { Array($0.children.values) }
+        let event = ConfigurationReloadedEvent(currentPlan: { [self] plan in currentPlan(for: plan) })
         for child in children {
-            child.pipeline.fireUserInboundEventTriggered(ConfigurationReloadedEvent())
+            child.pipeline.fireUserInboundEventTriggered(event)
         }
         // The old logs stay open a while for responses still finishing on old connections.
         group.next().scheduleTask(in: .seconds(60)) {

@@ -141,3 +141,59 @@ def test_a_reload_whose_new_code_does_not_import_keeps_the_old_workers(gantry, t
         assert after == before
     finally:
         assert stack.stop() == 0
+
+
+def test_reload_keeps_client_keepalive_connections_and_routes_them_by_the_new_config(gantry, tmp_path):
+    """Clients on kept-alive connections see no failure across a reload (the front does not close
+    their connections under them), and the same connection is then served by the new code."""
+    import http.client
+
+    copy_app(tmp_path)
+    port = free_port()
+    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(workers=2)))
+    failures, answers, stopping = [], [], threading.Event()
+
+    def client():
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for i in range(5000):  # bounded
+            if stopping.is_set():
+                break
+            try:
+                connection.request("GET", f"/ka{i}")
+                response = connection.getresponse()
+                body = response.read().decode()
+                answers.append(response.status)
+                if response.status != 200:
+                    failures.append((response.status, body[:80]))
+            except OSError as error:  # a closed connection counts as a failed request
+                failures.append(repr(error))
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.close()
+
+    try:
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        probe.request("GET", "/")
+        assert field(probe.getresponse().read().decode(), "version") == "v1"
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        app = tmp_path / "stack_app.py"
+        app.write_text(app.read_text().replace('VERSION = "v1"', 'VERSION = "v2"'))
+        stack.send("reload", gantry)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and field(get(port, "/")[1], "version") != "v2":
+            time.sleep(0.1)
+        time.sleep(1.0)
+        stopping.set()
+        for thread in threads:
+            thread.join(30)
+        assert not failures, (len(failures), failures[:3])
+        assert len(answers) > 50
+        # The connection opened before the reload is still open and now gets the new code.
+        probe.request("GET", "/")
+        assert field(probe.getresponse().read().decode(), "version") == "v2"
+        probe.close()
+    finally:
+        assert stack.stop() == 0
