@@ -166,6 +166,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         if first, group.shouldQueue(), wait() { return }
+        // An app pool whose every worker just failed: the supervisor is replacing them, so wait
+        // (up to proxy_connect_timeout) for the next set instead of answering 502 at once.
+        if !first, group.followsMembership, waitForServers() { return }
         logger.error("no live upstreams while connecting to upstream \"\(group.name)\"")
         finish(status: .badGateway)
     }
