@@ -42,8 +42,8 @@ public struct UpstreamTry: Sendable, Equatable {
 final class ProxyRequest: UpstreamResponseDelegate {
     enum BodyState {
         case none, notStarted, streaming, done
-        /// `proxy_request_buffering on` with a small body: read whole before connecting,
-        /// so the request can be sent again to another server.
+        /// `proxy_request_buffering on`: read whole (in memory up to `client_body_buffer_size`,
+        /// then in a temp file) before connecting, so the request can be sent again to another server.
         case buffering, buffered
     }
 
@@ -66,7 +66,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
     var bodySent = false
-    var bufferedBody: [ByteBuffer] = []
+    /// The request body of `proxy_request_buffering on`, read whole before the first try.
+    var requestSpool: BodySpool?
+    /// Response bytes the client has not taken yet (`proxy_buffering on`); made when first needed.
+    var responseSpool: BodySpool?
+    /// `proxy_buffering`, or the upstream's `X-Accel-Buffering` for this response.
+    var responseBuffering = false
+    /// The upstream finished while the client still had spooled bytes to take.
+    var upstreamEnded = false
     var responseHeadSent = false
     var upstreamKeepAlive = false
     var finished = false
@@ -76,9 +83,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
     let startedAt = NIODeadline.now()
     var tryStartedAt = NIODeadline.now()
     var tries: [UpstreamTry] = []
-    let requestHeaders: HTTPHeaders
-    let requestVersion: HTTPVersion
-    let closesUpstream: Bool
+    /// `proxy_set_header` values rendered for this request.
+    let setHeaders: [(String, String)]
+    var requestHeaders: HTTPHeaders
+    var requestVersion: HTTPVersion
+    var closesUpstream: Bool
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
@@ -106,14 +115,21 @@ final class ProxyRequest: UpstreamResponseDelegate {
         } else {
             framing = .chunked
         }
-        let setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
-        requestHeaders = HeaderRules.upstreamRequestHeaders(setHeaders: setHeaders, client: client.head.headers,
-                                                            passClientHeaders: settings.passRequestHeaders, framing: framing)
-        // A chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
-        // (nginx would buffer it whole to count it; gantry streams it).
-        requestVersion = framing == .chunked ? .http1_1 : settings.httpVersion
-        closesUpstream = requestHeaders["connection"].contains { $0.lowercased().contains("close") }
-            || requestVersion == .http1_0 && !requestHeaders["connection"].contains { $0.lowercased().contains("keep-alive") }
+        setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
+        (requestHeaders, requestVersion, closesUpstream) = Self.upstreamHead(setHeaders: setHeaders, client: client,
+                                                                            settings: settings, framing: framing)
+    }
+
+    static func upstreamHead(setHeaders: [(String, String)], client: any ProxyClient, settings: ProxySettings,
+                             framing: HeaderRules.BodyFraming) -> (HTTPHeaders, HTTPVersion, closes: Bool) {
+        let headers = HeaderRules.upstreamRequestHeaders(setHeaders: setHeaders, client: client.head.headers,
+                                                         passClientHeaders: settings.passRequestHeaders, framing: framing)
+        // A streamed chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
+        // (a buffered one is counted first and sent with Content-Length, as nginx does).
+        let version = framing == .chunked ? .http1_1 : settings.httpVersion
+        let closes = headers["connection"].contains { $0.lowercased().contains("close") }
+            || version == .http1_0 && !headers["connection"].contains { $0.lowercased().contains("keep-alive") }
+        return (headers, version, closes)
     }
 
     // MARK: Start and peer selection
@@ -125,32 +141,69 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         client.onClientClose = { [self] in clientClosed() }
-        client.onWritabilityChanged = { [self] writable in if writable { readMore() } }
+        client.onWritabilityChanged = { [self] writable in
+            guard writable else { return }
+            sendSpooled()
+            readMore()
+        }
         if client.hasRequestBody, !settings.passRequestBody {
             // Not sent upstream, but still read so the client connection stays in step.
             bodyState = .done
             client.readBody { _ in }
         }
-        if bodyState == .notStarted, settings.requestBuffering, let length = client.requestBodyLength,
-           length <= settings.clientBodyBufferSize {
+        if bodyState == .notStarted, settings.requestBuffering {
             bodyState = .buffering
+            let spool = BodySpool(mode: .replayable, memoryLimit: settings.clientBodyBufferSize, fileLimit: .max,
+                                  writeLimit: settings.tempFileWriteSize, directory: settings.clientBodyTempPath,
+                                  loop: loop, logger: logger)
+            spool.onProgress = { [self] in requestSpoolProgressed() }
+            requestSpool = spool
             client.readBody { [self] part in bufferBodyPart(part) }
             return
         }
         nextPeer(first: true)
     }
 
+    /// `proxy_request_buffering on`: the body goes to the spool; the client is paused while the
+    /// temp file lags behind, and the first try starts once every byte is stored.
     func bufferBodyPart(_ part: RequestBodyPart) {
-        guard !finished else { return }
+        guard !finished, let spool = requestSpool else { return }
         switch part {
         case .bytes(let buffer):
-            bufferedBody.append(buffer)
+            bodyBytes += Int64(buffer.readableBytes)
+            if settings.clientMaxBodySize > 0, bodyBytes > settings.clientMaxBodySize {
+                logger.error("client intended to send too large chunked body: \(bodyBytes) bytes")
+                finish(status: .payloadTooLarge)
+                return
+            }
+            spool.append(buffer)
+            if !spool.acceptsMore { client.pauseBody() }
         case .end:
             bodyState = .buffered
-            nextPeer(first: true)
+            requestSpoolProgressed()
         case .failed:
             clientClosed()
         }
+    }
+
+    func requestSpoolProgressed() {
+        guard !finished, let spool = requestSpool else { return }
+        if spool.fileFailed {
+            // nginx answers 500 when it cannot store a request body.
+            finish(status: .internalServerError)
+            return
+        }
+        if bodyState == .buffering {
+            if spool.acceptsMore { client.resumeBody() }
+            return
+        }
+        guard bodyState == .buffered, spool.writesDone, connection == nil, !holdingPeer, tries.isEmpty else { return }
+        if client.requestBodyLength == nil {
+            // Counted now: sent with Content-Length, as nginx sends a buffered chunked body.
+            (requestHeaders, requestVersion, closesUpstream) = Self.upstreamHead(
+                setHeaders: setHeaders, client: client, settings: settings, framing: .length(Int(spool.totalBytes)))
+        }
+        nextPeer(first: true)
     }
 
     func nextPeer(first: Bool) {
@@ -318,7 +371,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             armReadTimer()
         case .buffered:
-            for buffer in bufferedBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) }
+            guard let parts = requestSpool?.replayParts() else {
+                upstreamFailed(.error, message: "cannot read the buffered request body back")
+                return
+            }
+            for part in parts {
+                if let handle = part.handle {
+                    let sent = loop.makePromise(of: Void.self)
+                    sent.futureResult.whenComplete { _ in try? handle.close() }
+                    channel.write(HTTPClientRequestPart.body(part.data), promise: sent)
+                } else {
+                    channel.write(HTTPClientRequestPart.body(part.data), promise: nil)
+                }
+            }
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             armReadTimer()
         case .notStarted:
@@ -393,6 +458,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         upstreamKeepAlive = head.isKeepAlive && !closesUpstream
+        switch head.headers.first(name: "x-accel-buffering")?.lowercased() {
+        case "yes": responseBuffering = true
+        case "no": responseBuffering = false
+        default: responseBuffering = settings.buffering
+        }
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
                                                         hidden: settings.hiddenResponseHeaders, redirects: settings.redirects)
         responseHeadSent = true
@@ -403,7 +473,34 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished, responseHeadSent else { return }
         armReadTimer()
         tries[tries.count - 1].responseLength += buffer.readableBytes
-        client.sendBody(.byteBuffer(buffer))
+        if let responseSpool {
+            responseSpool.append(buffer)
+            sendSpooled()
+        } else if responseBuffering, !client.isWritable {
+            // The client lags: keep reading the upstream into memory, then a temp file.
+            let spool = BodySpool(mode: .consumable, memoryLimit: settings.responseMemoryLimit,
+                                  fileLimit: settings.maxTempFileSize, writeLimit: settings.tempFileWriteSize,
+                                  directory: settings.tempPath, loop: loop, logger: logger)
+            spool.onProgress = { [self] in
+                sendSpooled()
+                readMore()
+            }
+            spool.append(buffer)
+            responseSpool = spool
+        } else {
+            client.sendBody(.byteBuffer(buffer))
+        }
+    }
+
+    /// Hands spooled response bytes to the client while it takes them; once the upstream has
+    /// ended and nothing is left, ends the response.
+    func sendSpooled() {
+        guard let spool = responseSpool else { return }
+        while client.isWritable, let next = spool.takeNext() {
+            let sent = client.sendBody(next.data)
+            if let handle = next.handle { sent.whenComplete { _ in try? handle.close() } }
+        }
+        if upstreamEnded, spool.isEmpty { endSpooledResponse() }
     }
 
     func upstreamDidReceiveEnd() {
@@ -427,7 +524,27 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 connection.channel.close(promise: nil)
             }
         }
+        if let spool = responseSpool, !spool.isEmpty {
+            // The upstream connection is free; the client still takes what was spooled.
+            upstreamEnded = true
+            client.onWritabilityChanged = { [self] writable in if writable { sendSpooled() } }
+            client.onClientClose = { [self] in endSpooledResponse(clientGone: true) }
+            spool.onProgress = { [self] in sendSpooled() }
+            return
+        }
+        responseSpool?.close()
         client.sendEnd()
+        onFinish?(tries)
+    }
+
+    /// The last spooled bytes went to the client (or it left): end the exchange.
+    func endSpooledResponse(clientGone: Bool = false) {
+        guard upstreamEnded, let spool = responseSpool else { return }
+        responseSpool = nil
+        spool.close()
+        client.onWritabilityChanged = nil
+        client.onClientClose = nil
+        if !clientGone { client.sendEnd() }
         onFinish?(tries)
     }
 
@@ -512,10 +629,17 @@ final class ProxyRequest: UpstreamResponseDelegate {
         onFinish?(tries)
     }
 
-    /// Asks the upstream for more only while the client keeps up (or before the head: always).
+    /// Asks the upstream for more while the client keeps up, or while the spool has room
+    /// (`proxy_buffering on`); before the head, always.
     func readMore() {
         guard !finished, let channel = connection?.channel else { return }
-        if !responseHeadSent || client.isWritable { channel.read() }
+        if !responseHeadSent {
+            channel.read()
+        } else if let responseSpool {
+            if responseSpool.acceptsMore { channel.read() }
+        } else if client.isWritable || responseBuffering {
+            channel.read()
+        }
     }
 
     func upstreamDidFail(_ error: any Error) {
@@ -554,6 +678,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
             dropConnection()
             releasePeer(failed: false)
             markFinished()
+            responseSpool?.close()
+            responseSpool = nil
             client.abort()
             onFinish?(tries)
             return
@@ -632,6 +758,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func clientClosed() {
         guard !finished else { return }
         markFinished()
+        responseSpool?.close()
+        responseSpool = nil
         cancelTimers()
         queueTimer?.cancel()
         if let ticket = queueTicket { _ = group.cancelWaiter(ticket) }
@@ -654,6 +782,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func markFinished() {
         guard !finished else { return }
         finished = true
+        requestSpool?.close()
+        requestSpool = nil
         group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil

@@ -37,8 +37,18 @@ public struct ProxySettings: Sendable {
     /// `client_body_buffer_size` (nginx's default 16k): bodies up to this size are read whole
     /// before connecting when `proxy_request_buffering` is on, so a failed try can be repeated.
     public var clientBodyBufferSize = 16 * 1024
-    /// Bytes read ahead from the upstream while the client is slow, with `proxy_buffering on`.
-    public var bufferLimit = 64 * 1024
+    /// `proxy_buffers` (number × size; nginx's default `8 4k`): response bytes kept in memory
+    /// for a slow client before the temp file is used, with `proxy_buffering on`.
+    public var responseMemoryLimit = 8 * 4096
+    /// `proxy_max_temp_file_size` (default 1024m; 0: no temp file, the upstream waits for the client).
+    public var maxTempFileSize: Int64 = 1024 * 1024 * 1024
+    /// `proxy_temp_file_write_size` (default two buffers): bytes being written to the temp file at once.
+    public var tempFileWriteSize = 2 * 4096
+    /// `proxy_temp_path` (levels are not used: the files are unlinked at once); relative to the prefix
+    /// until the module resolves it.
+    public var tempPath = "proxy_temp"
+    /// `client_body_temp_path`, where `proxy_request_buffering on` keeps bodies past `client_body_buffer_size`.
+    public var clientBodyTempPath = "client_body_temp"
 
     /// Compiles the proxy directives of `location`; nil when it has no `proxy_pass` of its own.
     public static func compile(location: ConfigScope, match: LocationMatch?) throws(ConfigError) -> ProxySettings? {
@@ -122,10 +132,26 @@ public struct ProxySettings: Sendable {
         if let directive = location.effective("client_body_buffer_size") {
             settings.clientBodyBufferSize = Int(try DirectiveValues.size(directive))
         }
-        if let directive = location.effective("proxy_buffer_size") {
-            settings.bufferLimit = max(settings.bufferLimit, Int(try DirectiveValues.size(directive)))
+        var bufferSize = 4096
+        if let directive = location.effective("proxy_buffer_size") { bufferSize = Int(try DirectiveValues.size(directive)) }
+        var bufferCount = 8, buffersSize = 4096
+        if let directive = location.effective("proxy_buffers") {
+            bufferCount = try DirectiveValues.integer(directive, at: 0)
+            buffersSize = Int(try DirectiveValues.size(directive, at: 1))
+            guard bufferCount >= 2 else {
+                throw ConfigError("there must be at least 2 \"proxy_buffers\"", at: directive.location)
+            }
         }
-        if !settings.buffering { settings.bufferLimit = 0 }
+        settings.responseMemoryLimit = bufferCount * buffersSize
+        settings.tempFileWriteSize = 2 * max(bufferSize, buffersSize)
+        if let directive = location.effective("proxy_temp_file_write_size") {
+            settings.tempFileWriteSize = Int(try DirectiveValues.size(directive))
+        }
+        if let directive = location.effective("proxy_max_temp_file_size") {
+            settings.maxTempFileSize = try DirectiveValues.size(directive)
+        }
+        if let path = location.effective("proxy_temp_path")?.arguments.first?.value { settings.tempPath = path }
+        if let path = location.effective("client_body_temp_path")?.arguments.first?.value { settings.clientBodyTempPath = path }
 
         // proxy_redirect: `default` (the default), `off`, or FROM TO pairs.
         let redirects = location.effectiveList("proxy_redirect")

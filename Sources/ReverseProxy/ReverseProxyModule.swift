@@ -38,7 +38,9 @@ public final class ReverseProxyModule: ContentModule {
 
     public func contentHandler(for location: ConfigScope, in configuration: Configuration) throws(ConfigError) -> (any ContentHandler)? {
         let match = Self.findMatch(of: location, in: configuration)
-        guard let settings = try ProxySettings.compile(location: location, match: match) else { return nil }
+        guard var settings = try ProxySettings.compile(location: location, match: match) else { return nil }
+        settings.tempPath = configuration.fullPath(settings.tempPath)
+        settings.clientBodyTempPath = configuration.fullPath(settings.clientBodyTempPath)
         var fixedGroup: UpstreamGroup?
         if case .fixed(let target) = settings.destination {
             fixedGroup = try group(for: target, directive: settings.passDirective)

@@ -237,6 +237,11 @@ def test_next_upstream_rules(gantry, tmp_path, upstreams):
         for _ in range(4):
             status, headers, data = front.request("POST", "/anyway/health", body=b"hello")
             assert (status, headers["x-upstream"], json.loads(data)["received"]) == (200, "b", 5)
+        # A body past client_body_buffer_size (16k) is stored in a temp file, and goes again too.
+        big = bytes(range(256)) * 4096
+        for _ in range(4):
+            status, headers, data = front.request("POST", "/anyway/health", body=big)
+            assert (status, headers["x-upstream"], json.loads(data)["received"]) == (200, "b", len(big))
         a.kill()
         # A refused connection never reached the server: even POST goes on to b.
         for _ in range(4):

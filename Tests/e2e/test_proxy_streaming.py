@@ -1,12 +1,15 @@
 """Streaming with backpressure: 1 GiB up and 1 GiB down through the proxy while its peak RSS
-grows by less than 32 MiB, and a slow client slows the upstream read instead of filling memory."""
+grows by less than 32 MiB. With `proxy_buffering off` a slow client slows the upstream read
+instead of filling memory; with `proxy_buffering on` (the default) the response goes to a temp
+file, so the upstream is free at once; `proxy_request_buffering on` stores a body whole first."""
 import json
+import os
 import socket
 import time
 
 import pytest
 
-from upstreams.harness import Gantry, Upstream, free_port
+from upstreams.harness import Gantry, Upstream, free_port, header, wait_for
 
 GIB = 1 << 30
 LIMIT = 32 << 20
@@ -23,7 +26,14 @@ def setup(gantry, tmp_path):
             listen 127.0.0.1:{port};
             client_max_body_size 0;
             location / {{ proxy_pass http://unix:{upstream.unix_path}:; proxy_read_timeout 120s; }}
+            location /unbuffered/ {{
+                proxy_pass http://unix:{upstream.unix_path}:/;
+                proxy_buffering off;
+                proxy_request_buffering off;
+                proxy_read_timeout 120s;
+            }}
         }}""", port, tmp_path).start()
+        front.upstream = upstream
         # Warm up (first requests allocate pools, caches, code pages).
         for _ in range(3):
             front.request("GET", "/download?bytes=4000000")
@@ -88,14 +98,16 @@ def test_slow_client_slows_the_upstream_not_memory(setup):
     front = setup
     peak_before = front.status_line("VmHWM")
     total = 256 << 20
+    done_before = front.upstream.stats()["downloads_done"]
     sock = socket.create_connection(("127.0.0.1", front.port), timeout=60)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
-    sock.sendall(f"GET /chunked?bytes={total} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    sock.sendall(f"GET /unbuffered/chunked?bytes={total} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     head, rest = read_head(sock)
     assert head.startswith("HTTP/1.1 200")
     # Stall: the upstream writes as fast as it can; the proxy must stop reading it.
     time.sleep(1.5)
     stalled_growth = front.status_line("VmHWM") - peak_before
+    assert front.upstream.stats()["downloads_done"] == done_before, "the upstream was not slowed down"
     received = len(rest)
     buffer = bytearray(1 << 20)
     while True:
@@ -108,6 +120,114 @@ def test_slow_client_slows_the_upstream_not_memory(setup):
     assert received > total    # chunk framing adds a little
     assert stalled_growth < LIMIT, f"grew by {stalled_growth >> 20} MiB while the client stalled"
     assert front.status_line("VmHWM") - peak_before < LIMIT
+
+
+PATTERN = bytes(range(256)) * 8192  # 2 MiB of the upstream's byte pattern
+
+
+def receive_pattern(sock, rest, total):
+    """Reads the rest of a `total`-byte /download body and checks every byte against the pattern."""
+    received = 0
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    data = rest
+    while True:
+        if data:
+            assert data == PATTERN[received % 256: received % 256 + len(data)], f"wrong bytes at {received}"
+            received += len(data)
+        if received >= total:
+            break
+        n = sock.recv_into(buffer)
+        assert n, f"closed after {received} bytes"
+        data = bytes(view[:n])
+    return received
+
+
+def temp_files(front):
+    """The deleted temp files gantry has open (the spool's files are unlinked at once)."""
+    names = []
+    for fd in os.listdir(f"/proc/{front.process.pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{front.process.pid}/fd/{fd}")
+        except OSError:
+            continue
+        if "proxy_temp" in target or "client_body_temp" in target:
+            names.append(target)
+    return names
+
+
+def test_buffering_frees_the_upstream_while_the_client_stalls(setup):
+    """proxy_buffering on: a stalled client's response goes to a temp file, the upstream is done at
+    once (an app worker is not held by a slow client), memory stays flat, and every byte arrives."""
+    front = setup
+    total = 96 << 20
+    peak_before = front.status_line("VmHWM")
+    done_before = front.upstream.stats()["downloads_done"]
+    sock = socket.create_connection(("127.0.0.1", front.port), timeout=60)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    sock.sendall(f"GET /download?bytes={total} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    head, rest = read_head(sock)
+    assert head.startswith("HTTP/1.1 200") and f"Content-Length: {total}" in head
+    # The client reads nothing more: the upstream still finishes its answer.
+    assert wait_for(lambda: front.upstream.stats()["downloads_done"] == done_before + 1, timeout=30), \
+        "the upstream was held by the stalled client"
+    spooled = temp_files(front)
+    assert spooled and all("(deleted)" in name for name in spooled), spooled
+    assert front.status_line("VmHWM") - peak_before < LIMIT
+    assert receive_pattern(sock, rest, total) == total
+    sock.close()
+    assert wait_for(lambda: not temp_files(front), timeout=5), "the temp file was not closed"
+
+
+def test_request_buffering_stores_the_body_then_sends_it_with_a_length(setup):
+    """proxy_request_buffering on: a chunked body past client_body_buffer_size is read whole (into a
+    temp file) before the upstream sees the request, then sent with Content-Length, as nginx does."""
+    front = setup
+    requests_before = front.upstream.stats()["requests"]
+    sock = socket.create_connection(("127.0.0.1", front.port), timeout=30)
+    sock.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    piece = b"z" * (1 << 20)
+    for _ in range(5):
+        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    time.sleep(0.5)
+    # Half-way: nothing reached the upstream yet.
+    assert front.upstream.stats()["requests"] == requests_before
+    assert temp_files(front), "the body is not in a temp file"
+    for _ in range(3):
+        sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    sock.sendall(b"0\r\n\r\n")
+    head, rest = read_head(sock)
+    while True:
+        more = sock.recv(65536)
+        if not more:
+            break
+        rest += more
+    sock.close()
+    assert head.startswith("HTTP/1.1 200"), head
+    payload = json.loads(rest)
+    assert payload["received"] == 8 << 20
+    assert header(payload, "Content-Length") == [str(8 << 20)]
+    assert header(payload, "Transfer-Encoding") == []
+
+
+def test_unbuffered_request_streams_to_the_upstream(setup):
+    """proxy_request_buffering off: the upstream gets the request while the body is still coming."""
+    front = setup
+    requests_before = front.upstream.stats()["requests"]
+    sock = socket.create_connection(("127.0.0.1", front.port), timeout=30)
+    sock.sendall(b"POST /unbuffered/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\nConnection: close\r\n\r\n")
+    sock.sendall(b"y" * 1_000_000)
+    assert wait_for(lambda: front.upstream.stats()["requests"] == requests_before + 1, timeout=10)
+    sock.sendall(b"y" * 1_000_000)
+    head, rest = read_head(sock)
+    while True:
+        more = sock.recv(65536)
+        if not more:
+            break
+        rest += more
+    sock.close()
+    assert head.startswith("HTTP/1.1 200"), head
+    assert json.loads(rest)["received"] == 2_000_000
 
 
 def test_many_requests_do_not_leak(gantry, tmp_path):

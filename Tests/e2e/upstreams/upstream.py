@@ -15,7 +15,8 @@ Every answer says who answered and what arrived, so tests can check both sides:
   POST /health            -> the same, with the health status
   GET  /health            -> 200, or the status set by GET /_control/health?status=NNN
   GET  /ws (Upgrade: websocket) -> 101, then echoes bytes upper-cased until the client closes
-  GET  /_stats            -> {"requests": N, "connections": N}
+  GET  /_stats            -> {"requests": N, "connections": N, "downloads_done": N}
+                             (downloads_done: /download and /chunked answers written to the end)
 Requests to /_control and /_stats are not counted.
 """
 import argparse
@@ -30,7 +31,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
-STATE = {"requests": 0, "connections": 0, "health": 200, "name": "?"}
+STATE = {"requests": 0, "connections": 0, "downloads_done": 0, "health": 200, "name": "?"}
 LOCK = threading.Lock()
 PIECE = bytes(range(256)) * 4096  # 1 MiB
 
@@ -106,7 +107,8 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"health": STATE["health"]})
         if url.path == "/_stats":
             with LOCK:
-                return self._json(200, {"requests": STATE["requests"], "connections": STATE["connections"]})
+                return self._json(200, {"requests": STATE["requests"], "connections": STATE["connections"],
+                                        "downloads_done": STATE["downloads_done"]})
         with LOCK:
             STATE["requests"] += 1
         if url.path == "/ws" and self.headers.get("Upgrade", "").lower() == "websocket":
@@ -155,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
                 left -= len(piece)
             if chunked:
                 self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+            with LOCK:
+                STATE["downloads_done"] += 1
             return
         return self._json(200, self._describe())
 
