@@ -246,7 +246,7 @@ enum TempFile {
         }
     }
 
-    private static func makeDirectory(_ path: String) throws {
+    static func makeDirectory(_ path: String) throws {
         var isDirectory = stat()
         if stat(path, &isDirectory) == 0 { return }
         let parent = path.split(separator: "/", omittingEmptySubsequences: true).dropLast().joined(separator: "/")

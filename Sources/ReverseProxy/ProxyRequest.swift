@@ -74,6 +74,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var responseBuffering = false
     /// The upstream finished while the client still had spooled bytes to take.
     var upstreamEnded = false
+    /// A stored body is still being written to the upstream connection (an early answer must
+    /// not put the connection back in the pool with part of a body still to go out).
+    var bodyWritesPending = false
     var responseHeadSent = false
     var upstreamKeepAlive = false
     var finished = false
@@ -384,7 +387,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
                     channel.write(HTTPClientRequestPart.body(part.data), promise: nil)
                 }
             }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            bodyWritesPending = true
+            let written = loop.makePromise(of: Void.self)
+            written.futureResult.assumeIsolated().whenComplete { [self] _ in bodyWritesPending = false }
+            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: written)
             armReadTimer()
         case .notStarted:
             channel.flush()
@@ -518,7 +524,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         releasePeer(failed: false)
         if let connection {
             connection.handler.delegate = nil
-            if upstreamKeepAlive, bodyState == .none || bodyState == .done || bodyState == .buffered {
+            if upstreamKeepAlive, !bodyWritesPending, bodyState == .none || bodyState == .done || bodyState == .buffered {
                 group.pool.put(connection, on: loop)
             } else {
                 connection.channel.close(promise: nil)

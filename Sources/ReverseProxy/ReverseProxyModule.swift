@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Balancer
 import HTTPFront
 import Logging
@@ -13,6 +18,7 @@ public final class ReverseProxyModule: ContentModule {
     private let implicitGroups = NIOLockedValueBox<[String: UpstreamGroup]>([:])
     let logger: Logger
     private let healthCheckers = NIOLockedValueBox<[HealthChecker]>([])
+    private let temporaryDirectorySet = NIOLockedValueBox<Set<String>>([])
 
     /// Builds the upstream groups of `configuration`'s `upstream` blocks, plus `additional`
     /// ones (app pools register theirs this way).
@@ -41,6 +47,7 @@ public final class ReverseProxyModule: ContentModule {
         guard var settings = try ProxySettings.compile(location: location, match: match) else { return nil }
         settings.tempPath = configuration.fullPath(settings.tempPath)
         settings.clientBodyTempPath = configuration.fullPath(settings.clientBodyTempPath)
+        temporaryDirectorySet.withLockedValue { $0.formUnion([settings.tempPath, settings.clientBodyTempPath]) }
         var fixedGroup: UpstreamGroup?
         if case .fixed(let target) = settings.destination {
             fixedGroup = try group(for: target, directive: settings.passDirective)
@@ -82,6 +89,23 @@ public final class ReverseProxyModule: ContentModule {
             if let found = search(server.locations) { return found }
         }
         return nil
+    }
+
+    // MARK: Temp directories
+
+    /// The `proxy_temp_path` and `client_body_temp_path` directories of the locations compiled so far.
+    public var temporaryDirectories: [String] {
+        temporaryDirectorySet.withLockedValue { $0.sorted() }
+    }
+
+    /// Makes the temp directories (mode 0700) and gives them to `owner`, as nginx's master does
+    /// before its workers drop root; a directory that cannot be made now is made (or reported)
+    /// when a response first needs it.
+    public func prepareTemporaryDirectories(owner: (uid: UInt32, gid: UInt32)?) {
+        for path in temporaryDirectories {
+            guard (try? TempFile.makeDirectory(path)) != nil, let owner else { continue }
+            _ = chown(path, owner.uid, owner.gid)
+        }
     }
 
     // MARK: Active health checks

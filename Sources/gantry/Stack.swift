@@ -81,6 +81,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         writePidFile(privileges: privileges)
         defer { pidFile?.remove() }
 
+        proxy.prepareTemporaryDirectories(owner: privileges.map { (uid: $0.uid, gid: $0.gid) })
         if let privileges {
             privileges.hand(socketDirectory)
             // Workers open the error log themselves, as the unprivileged user.
@@ -277,6 +278,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             }
             // A configuration the front cannot compile changes nothing.
             try server.reload(configuration: next, modules: [nextProxy])
+            nextProxy.prepareTemporaryDirectories(owner: nil)
         } catch {
             logger.error("\(error); the configuration was not reloaded, the running one keeps serving")
             Console.error("gantry: [emerg] \(error); reload refused, the running configuration keeps serving")

@@ -7,6 +7,8 @@ import signal
 import socket
 import stat
 import tempfile
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -53,6 +55,18 @@ def test_root_binds_a_low_port_then_everything_runs_as_the_user(gantry):
             assert len(socket_dirs) == 1
             info = os.stat(socket_dirs[0])
             assert info.st_uid == nobody.pw_uid and stat.S_IMODE(info.st_mode) == 0o700
+            # The proxy's temp directories: made by root at start and given to the user, as nginx's
+            # master does, so a request body past client_body_buffer_size can be stored.
+            for name in ("proxy_temp", "client_body_temp"):
+                info = os.stat(directory / name)
+                assert info.st_uid == nobody.pw_uid and stat.S_IMODE(info.st_mode) == 0o700, name
+            body = b"b" * (1 << 20)
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/upload", data=body, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    assert response.status == 200
+            except urllib.error.HTTPError as error:
+                raise AssertionError(f"{error}: {stack.output()[-3000:]}")
         finally:
             assert stack.stop(signal.SIGQUIT) == 0
         assert not (directory / "logs" / "gantry.pid").exists()
