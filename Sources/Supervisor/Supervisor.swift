@@ -18,6 +18,7 @@ public final class Supervisor: @unchecked Sendable {
         case changeWorkerCount(pool: String?, delta: Int)
         case stop(graceful: Bool)
         case childExited
+        case signalWorkers(Int32)
     }
 
     private struct Pool {
@@ -135,6 +136,10 @@ public final class Supervisor: @unchecked Sendable {
     /// `QUIT` (graceful) or `TERM`/`INT` (fast).
     public func stop(graceful: Bool) { enqueue(.stop(graceful: graceful)) }
 
+    /// Sends `signal` to every worker, e.g. `USR1` so that they re-open their log files (as
+    /// gunicorn's arbiter does for logrotate).
+    public func signalWorkers(_ signal: Int32) { enqueue(.signalWorkers(signal)) }
+
     /// `SIGCHLD` arrived: reap now rather than at the next control-channel EOF or tick.
     public func childExited() { enqueue(.childExited) }
 
@@ -218,6 +223,8 @@ public final class Supervisor: @unchecked Sendable {
             for index in pools.indices { perform(pools[index].machine.stop(graceful: graceful, now: now), pool: index) }
         case .childExited:
             break  // reap() runs every iteration
+        case .signalWorkers(let number):
+            for (id, child) in children { deliver(number, to: child.pid, id: id) }
         }
     }
 

@@ -237,6 +237,8 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 logger.notice("signal \(SIGUSR1) (SIGUSR1) received, reopening logs")
                 StackRunner.reopenErrorLog()
                 server.reopenLogFiles()
+                // The workers re-open theirs (the error log they append to, their access log).
+                supervisor?.signalWorkers(SIGUSR1)
             case SIGQUIT:
                 logger.notice("signal \(SIGQUIT) (SIGQUIT) received, shutting down gracefully")
                 StackNotify.send("STOPPING=1")

@@ -182,7 +182,9 @@ struct WSGICommand: ParsableCommand {
             case SIGTTIN: supervisor.changeWorkerCount(by: 1)
             case SIGTTOU: supervisor.changeWorkerCount(by: -1)
             case SIGCHLD: supervisor.childExited()
-            case SIGUSR1: destination.reopen()
+            case SIGUSR1:
+                destination.reopen()
+                supervisor.signalWorkers(SIGUSR1)
             default: break
             }
         }
