@@ -83,6 +83,8 @@ final class LocationSettings: Sendable {
     let returnAction: ReturnAction?
     let gzipStatic: GzipStaticMode
     let gzip: GzipSettings?
+    /// `gzip_http_version`, `gzip_proxied`, `gzip_disable`: who may get `gzip` and `gzip_static on`.
+    let gzipPolicy: GzipPolicy
     let gzipVary: Bool
     let symlinks: SymlinkPolicy
     let accessLogs: [AccessLogTarget]
@@ -234,6 +236,7 @@ final class LocationSettings: Sendable {
             gzip = nil
         }
         gzipVary = try scope.flag("gzip_vary", default: false)
+        gzipPolicy = try GzipPolicy(scope: scope)
 
         if let directive = scope.effective("disable_symlinks"), directive.values.count > 1 {
             throw ConfigError("\"disable_symlinks \(directive.values[1])\" is not supported by gantry", at: directive.location)

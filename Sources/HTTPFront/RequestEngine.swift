@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOHTTP1
 import NginxConfig
@@ -291,11 +294,30 @@ final class RequestEngine {
         }
     }
 
+    /// nginx's `ngx_http_gzip_ok` beyond `Accept-Encoding` (see ``GzipPolicy``).
+    private func gzipAllowed(_ file: OpenFile, _ request: inout FrontRequest, location: LocationSettings) -> Bool {
+        let headers = request.head.headers
+        let facts = GzipPolicy.Request(major: request.head.version.major, minor: request.head.version.minor,
+                                       hasVia: headers.contains(name: "via"), hasAuthorization: headers.contains(name: "authorization"),
+                                       userAgent: headers.first(name: "user-agent"))
+        let variables = request.variables
+        return location.gzipPolicy.allows(facts, .staticFile(
+            modificationTime: file.modificationTime, etag: location.etag, expires: location.expires,
+            added: location.addHeaders.compactMap { addition in
+                let name = addition.name.lowercased()
+                guard name == "cache-control" || name == "expires" else { return nil }
+                let value = addition.value.render(variables)
+                return value.isEmpty ? nil : (addition.name, value)
+            },
+            now: Int(Glibc.time(nil))))
+    }
+
     private func serveFile(_ file: OpenFile, path: String, base: String, _ request: inout FrontRequest, location: LocationSettings) -> EngineStep {
         var file = file
         var contentEncoding: String?
         var status = request.errorStatus ?? .ok
-        if location.gzipStatic != .off && status == .ok && (location.gzipStatic == .always || request.acceptsGzip) {
+        if location.gzipStatic != .off && status == .ok
+            && (location.gzipStatic == .always || (request.acceptsGzip && gzipAllowed(file, &request, location: location))) {
             let gzPath = path + ".gz"
             guard let gz = probe(gzPath, base: base, location) else {
                 return .probe(ProbeKey(path: gzPath, base: base, policy: location.symlinks))
@@ -347,7 +369,8 @@ final class RequestEngine {
 
         // On-the-fly gzip for small-enough text types.
         if let gzip = location.gzip, contentEncoding == nil, status == .ok, request.acceptsGzip,
-           file.size >= gzip.minLength, file.size <= Gzip.maximumSize, gzip.anyType || gzip.types.contains(contentType) {
+           file.size >= gzip.minLength, file.size <= Gzip.maximumSize, gzip.anyType || gzip.types.contains(contentType),
+           gzipAllowed(file, &request, location: location) {
             let key = GzipKey(inode: file.inode, modificationTime: file.modificationTime, size: file.size, level: gzip.level)
             guard let compressed = gzipCache[key] else { return .compress(file, level: gzip.level) }
             if location.etag {

@@ -18,8 +18,8 @@ extension DirectiveTable {
         .init(module: "gantry_app_pool", "max_requests", pool, .take1, .supported, value: .number, note: "Default 0 (never). The replacement boots first; the front stops routing to the old worker before it drains."),
         .init(module: "gantry_app_pool", "max_requests_jitter", pool, .take1, .supported, value: .number),
         .init(module: "gantry_app_pool", "env", pool, .take1, .supported, repeatable: true, note: "`KEY=VALUE`."),
-        .init(module: "gantry_app_pool", "user", pool, .take1, .partial("must be the main `user`: the front and the workers run as that one account")),
-        .init(module: "gantry_app_pool", "group", pool, .take1, .partial("the workers run with the main `user`'s group")),
+        .init(module: "gantry_app_pool", "user", pool, .take1, .supported, note: "The workers' account (default: the main `user`); another than the front's is started by a root helper, `gantry spawner`, with its own socket directory (02770, the front's group)."),
+        .init(module: "gantry_app_pool", "group", pool, .take1, .supported, note: "The workers' group (default: the `user`'s primary group); needs a `user` here or in the main context."),
         .init(module: "gantry_app_pool", "socket_dir", pool, .take1, .supported, note: "Relative to the prefix; created 0700 when missing. Default: a private directory per run, `/tmp/gantry-PID-XXXXXX` (0700), removed at exit."),
         .init(module: "gantry_app_pool", "socket_mode", pool, .take1, .supported, note: "Octal, e.g. `0660`: sets the workers' umask (as gunicorn's `-m`). Default: the workers' umask; the private directory keeps others out."),
     ]

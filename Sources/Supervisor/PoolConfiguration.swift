@@ -20,6 +20,10 @@ public struct PoolConfiguration: Sendable {
     /// The supervisor appends `--control-fd`, the sockets and `--max-requests`.
     public var arguments: [String]
     public var sockets: WorkerSockets
+    /// Another account than the master's (`user` in an `app_pool`): started by the ``PrivilegedSpawner``.
+    public var credentials: WorkerCredentials?
+    /// With `credentials`: the error log the spawner opens (as root) for the workers' stderr.
+    public var standardErrorPath: String?
 
     public init(
         name: String,

@@ -18,6 +18,7 @@ public final class Supervisor: @unchecked Sendable {
         case changeWorkerCount(pool: String?, delta: Int)
         case stop(graceful: Bool)
         case childExited
+        case signalWorkers(Int32)
     }
 
     private struct Pool {
@@ -30,6 +31,8 @@ public final class Supervisor: @unchecked Sendable {
         var id: WorkerID
         var pid: pid_t
         var control: Int32?
+        /// Started as another user by the spawner, which must also signal it.
+        var viaSpawner = false
         var lines = LineBuffer()
         /// The control channel hit end-of-file: the process is exiting, reap it soon.
         var channelClosed = false
@@ -54,8 +57,10 @@ public final class Supervisor: @unchecked Sendable {
 
     private let wakeRead: Int32
     private let wakeWrite: Int32
+    /// Starts (and signals) the workers of pools with their own ``PoolConfiguration/credentials``.
+    private let spawner: PrivilegedSpawner?
 
-    public init(pools configurations: [PoolConfiguration], logger: Logger) throws {
+    public init(pools configurations: [PoolConfiguration], logger: Logger, spawner: PrivilegedSpawner? = nil) throws {
         precondition(!configurations.isEmpty, "a supervisor needs at least one pool")
         var fds: [Int32] = [-1, -1]
         // A socketpair, since it can be created CLOEXEC atomically (no window for a concurrent spawn to inherit it).
@@ -64,6 +69,7 @@ public final class Supervisor: @unchecked Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         self.logger = logger
+        self.spawner = spawner
         initialPoolNames = Set(configurations.map(\.name))
         var firstNumber = 1
         pools = configurations.map { configuration in
@@ -129,6 +135,10 @@ public final class Supervisor: @unchecked Sendable {
 
     /// `QUIT` (graceful) or `TERM`/`INT` (fast).
     public func stop(graceful: Bool) { enqueue(.stop(graceful: graceful)) }
+
+    /// Sends `signal` to every worker, e.g. `USR1` so that they re-open their log files (as
+    /// gunicorn's arbiter does for logrotate).
+    public func signalWorkers(_ signal: Int32) { enqueue(.signalWorkers(signal)) }
 
     /// `SIGCHLD` arrived: reap now rather than at the next control-channel EOF or tick.
     public func childExited() { enqueue(.childExited) }
@@ -213,6 +223,8 @@ public final class Supervisor: @unchecked Sendable {
             for index in pools.indices { perform(pools[index].machine.stop(graceful: graceful, now: now), pool: index) }
         case .childExited:
             break  // reap() runs every iteration
+        case .signalWorkers(let number):
+            for (id, child) in children { deliver(number, to: child.pid, id: id) }
         }
     }
 
@@ -303,7 +315,7 @@ public final class Supervisor: @unchecked Sendable {
                 gracefulStops.append((id, pid))
             case .signal(let id, let pid, let signal):
                 let number: Int32 = signal == .kill ? SIGKILL : SIGTERM
-                if children[id] != nil { kill(pid, number) }
+                if children[id] != nil { deliver(number, to: pid, id: id) }
             case .log(let severity, let message):
                 log(severity, message)
             case .generationServing:
@@ -324,7 +336,16 @@ public final class Supervisor: @unchecked Sendable {
             }
         }
         if endpointsChanged { publishEndpoints(pool: index) }
-        for (id, pid) in gracefulStops where children[id] != nil { kill(pid, SIGQUIT) }
+        for (id, pid) in gracefulStops where children[id] != nil { deliver(SIGQUIT, to: pid, id: id) }
+    }
+
+    /// The master may not signal a worker running as another user; its spawner (root) may.
+    private func deliver(_ signal: Int32, to pid: pid_t, id: WorkerID) {
+        if children[id]?.viaSpawner == true, let spawner {
+            spawner.signal(pid, signal)
+        } else {
+            kill(pid, signal)
+        }
     }
 
     private func spawn(_ id: WorkerID, pool index: Int) -> [PoolAction] {
@@ -336,8 +357,17 @@ public final class Supervisor: @unchecked Sendable {
         if let path = configuration.socketPath(for: id) { unlink(path) }
         let now = MonotonicInstant.now()
         do {
-            let launched = try WorkerLauncher.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared)
-            children[id] = Child(pool: index, id: id, pid: launched.pid, control: launched.control)
+            let launched: WorkerLauncher.Launched
+            if let credentials = configuration.credentials {
+                guard let spawner else { throw SystemError("no privileged spawner for pool \"\(configuration.name)\"", EPERM) }
+                launched = try spawner.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared,
+                                              credentials: credentials, standardError: configuration.standardErrorPath,
+                                              unlinkFirst: configuration.socketPath(for: id))
+            } else {
+                launched = try WorkerLauncher.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared)
+            }
+            children[id] = Child(pool: index, id: id, pid: launched.pid, control: launched.control,
+                                 viaSpawner: configuration.credentials != nil)
             logger.debug("Spawned worker pid \(launched.pid) (\(configuration.name) \(id))")
             return pools[index].machine.spawned(id, pid: launched.pid, now: now)
         } catch {

@@ -20,7 +20,7 @@ struct GantryCommand: ParsableCommand {
         commandName: "gantry",
         abstract: "nginx-compatible front and supervised WSGI app servers from one config file.",
         usage: "gantry [-hvVtTq] [-s SIGNAL] [-c FILE] [-p PREFIX] [-e ERRORLOG] [-g DIRECTIVES]\n       gantry <subcommand> …",
-        subcommands: [WSGICommand.self, ServeCommand.self, WorkerCommand.self]
+        subcommands: [WSGICommand.self, ServeCommand.self, WorkerCommand.self, SpawnerCommand.self]
     )
 
     @Option(name: .customShort("c", allowingJoined: true),

@@ -23,6 +23,11 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     private let errorLogIsStderr: Bool
     private var privateSocketDirectory: String?
     private var pidFile: PidFile?
+    /// Pools running as another account than the front's, as started (a reload may not change them).
+    private var poolAccounts: [String: WorkerCredentials] = [:]
+    private var currentPrivileges: StackPrivileges?
+    /// Decides whether pool accounts apply, also at a reload (after the front dropped root).
+    private let startedAsRoot = geteuid() == 0
     /// Plans by pool name, read by the endpoint callback on the supervisor thread.
     private let plans = Mutex<[String: AppPoolPlan]>([:])
     /// The proxy of the running configuration, last; the previous one (still finishing requests
@@ -51,17 +56,18 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             fail("\"daemon on\" is not supported by gantry in \(daemon.location.file):\(daemon.location.line): it runs in the foreground (under systemd, a container or a terminal)")
         }
         let privileges = try resolvePrivileges()
+        currentPrivileges = privileges
         let socketDirectory = try makePrivateSocketDirectory()
         privateSocketDirectory = socketDirectory
         defer { removePrivateSocketDirectory() }
 
-        let poolPlans: [AppPoolPlan]
+        var poolPlans: [AppPoolPlan]
         let proxy: ReverseProxyModule
         let server: HTTPFrontServer
         do {
             poolPlans = try StackPools.plans(for: configuration, privateSocketDirectory: socketDirectory,
                                              workerErrorLog: Self.errorLogPath(configuration))
-            try checkPoolUsers(poolPlans, configuration: configuration)
+            poolAccounts = try assignPoolAccounts(&poolPlans, configuration: configuration, privileges: privileges)
             proxy = try ReverseProxyModule(configuration: configuration, additional: poolPlans.map(\.upstream), logger: logger)
             server = try HTTPFrontServer(configuration: configuration, modules: [proxy], logger: logger)
         } catch {
@@ -69,7 +75,15 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         }
         plans.withLock { $0 = Dictionary(poolPlans.map { ($0.name, $0) }, uniquingKeysWith: { $1 }) }
         for plan in poolPlans where plan.socketDirectory != socketDirectory {
-            try makeDirectory(plan.socketDirectory, privileges: privileges)
+            if let credentials = plan.pool.credentials {
+                makePoolDirectory(plan.socketDirectory, owner: credentials, frontGroup: privileges?.gid ?? getegid())
+            } else {
+                try makeDirectory(plan.socketDirectory, privileges: privileges)
+            }
+        }
+        if !poolAccounts.isEmpty {
+            // Pools of other accounts reach their own subdirectory through it; they cannot list it.
+            _ = chmod(socketDirectory, 0o711)
         }
 
         do {
@@ -82,6 +96,18 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         defer { pidFile?.remove() }
 
         proxy.prepareTemporaryDirectories(owner: privileges.map { (uid: $0.uid, gid: $0.gid) })
+
+        // Started while still root: it starts the workers of pools with their own account.
+        var spawner: PrivilegedSpawner?
+        if !poolAccounts.isEmpty {
+            do {
+                spawner = try PrivilegedSpawner.start(allowed: Array(Set(poolAccounts.values)))
+            } catch {
+                server.shutdownGracefully(timeout: .zero)
+                fail("cannot start the privileged spawner: \(error)")
+            }
+        }
+
         if let privileges {
             privileges.hand(socketDirectory)
             // Workers open the error log themselves, as the unprivileged user.
@@ -106,7 +132,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         if !poolPlans.isEmpty {
             let created: Supervisor
             do {
-                created = try Supervisor(pools: poolPlans.map(\.pool), logger: logger)
+                created = try Supervisor(pools: poolPlans.map(\.pool), logger: logger, spawner: spawner)
             } catch {
                 server.shutdownGracefully(timeout: .zero)
                 fail("\(error)")
@@ -213,6 +239,8 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 logger.notice("signal \(SIGUSR1) (SIGUSR1) received, reopening logs")
                 StackRunner.reopenErrorLog()
                 server.reopenLogFiles()
+                // The workers re-open theirs (the error log they append to, their access log).
+                supervisor?.signalWorkers(SIGUSR1)
             case SIGQUIT:
                 logger.notice("signal \(SIGQUIT) (SIGQUIT) received, shutting down gracefully")
                 StackNotify.send("STOPPING=1")
@@ -254,7 +282,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     private func reload(server: HTTPFrontServer, supervisor: Supervisor?) {
         StackNotify.reloading()
         let next: Configuration
-        let nextPlans: [AppPoolPlan]
+        var nextPlans: [AppPoolPlan]
         let nextProxy: ReverseProxyModule
         do {
             var loaded = try loader.load()
@@ -262,7 +290,11 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             next = loaded
             nextPlans = try StackPools.plans(for: next, privateSocketDirectory: privateSocketDirectory ?? "/tmp",
                                              workerErrorLog: Self.errorLogPath(next))
-            try checkPoolUsers(nextPlans, configuration: next)
+            let accounts = try assignPoolAccounts(&nextPlans, configuration: next, privileges: currentPrivileges)
+            for (name, credentials) in accounts where poolAccounts[name] != credentials {
+                let location = next.http?.appPools.first(where: { $0.name == name })?.location
+                throw ConfigError("app_pool \"\(name)\" runs as an account it did not have at start (\(credentials)): that needs a restart", at: location)
+            }
             if supervisor == nil, !nextPlans.isEmpty {
                 throw ConfigError("app_pool blocks added to a stack started without any need a restart", at: next.http?.appPools.first?.location)
             }
@@ -386,14 +418,57 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         }
     }
 
-    /// Pools run in this process's account after the drop; another account per pool needs a root spawner.
-    private func checkPoolUsers(_ pools: [AppPoolPlan], configuration: Configuration) throws {
-        let mainUser = configuration.main.own("user")?.values[0]
-        for plan in pools {
-            guard let block = configuration.http?.appPools.first(where: { $0.name == plan.name }) else { continue }
-            if let user = block.scope.own("user"), user.values[0] != mainUser {
-                throw ConfigError("\"user\" in app_pool \"\(plan.name)\" must be the main \"user\" (\(mainUser ?? "none")): gantry runs the front and its workers as one account", at: user.location)
+    /// The account each pool with its own `user`/`group` runs as, when it is not the front's:
+    /// those pools get ``PoolConfiguration/credentials`` (started by the spawner) and their
+    /// workers' stderr is the error log the spawner opens for them.
+    private func assignPoolAccounts(_ plans: inout [AppPoolPlan], configuration: Configuration,
+                                    privileges: StackPrivileges?) throws -> [String: WorkerCredentials] {
+        var accounts: [String: WorkerCredentials] = [:]
+        let frontUID = privileges?.uid ?? geteuid()
+        let frontGID = privileges?.gid ?? getegid()
+        for index in plans.indices where plans[index].ownAccount {
+            let plan = plans[index]
+            let block = configuration.http?.appPools.first(where: { $0.name == plan.name })
+            let directive = block?.scope.own("user") ?? block?.scope.own("group")
+            guard startedAsRoot else {
+                if plan.user != configuration.main.own("user")?.values[0] || block?.scope.own("group") != nil {
+                    logger.warning("the \"user\" and \"group\" of app_pool \"\(plan.name)\" make sense only if gantry runs with super-user privileges, ignored")
+                }
+                continue
             }
+            guard let user = plan.user else {
+                throw ConfigError("\"group\" in app_pool \"\(plan.name)\" needs a \"user\" (in the block or the main context)", at: directive?.location)
+            }
+            let credentials: WorkerCredentials
+            do { credentials = try WorkerCredentials.lookUp(user: user, group: plan.group) } catch {
+                throw ConfigError("\(error) failed in app_pool \"\(plan.name)\"", at: directive?.location)
+            }
+            if credentials.uid == frontUID && credentials.gid == frontGID { continue }
+            guard credentials.uid != 0, credentials.gid != 0 else {
+                throw ConfigError("app_pool \"\(plan.name)\" workers may not run as root when the front does not", at: directive?.location)
+            }
+            plans[index].pool.credentials = credentials
+            if let position = plans[index].pool.arguments.firstIndex(of: "--error-logfile") {
+                plans[index].pool.standardErrorPath = plans[index].pool.arguments[position + 1]
+                plans[index].pool.arguments.removeSubrange(position...position + 1)
+            }
+            accounts[plan.name] = credentials
+        }
+        return accounts
+    }
+
+    /// A pool's own socket directory: its account creates sockets there; the front's group may
+    /// enter it and remove a dead worker's socket (setgid, so the sockets get that group too), others
+    /// may not: 02770.
+    private func makePoolDirectory(_ path: String, owner: WorkerCredentials, frontGroup: gid_t) {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            guard mkdir(path, 0o770) == 0 else {
+                fail("mkdir() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
+            }
+        }
+        guard chown(path, owner.uid, frontGroup) == 0, chmod(path, 0o2770) == 0 else {
+            fail("chown() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
         }
     }
 
@@ -417,7 +492,11 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     private func removePrivateSocketDirectory() {
         guard let directory = privateSocketDirectory else { return }
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) {
-            for entry in entries { unlink(directory + "/" + entry) }
+            for entry in entries {
+                let path = directory + "/" + entry
+                // A pool's own directory: its workers removed their sockets as they stopped.
+                if unlink(path) != 0 && errno == EISDIR { rmdir(path) }
+            }
         }
         rmdir(directory)
     }

@@ -17,6 +17,9 @@ struct AppPoolPlan: Sendable {
     /// `user` / `group` of the block (the main `user` when not set).
     var user: String?
     var group: String?
+    /// The block names its own `user` or `group`: its workers may run as another account than the
+    /// front, in their own socket directory (see `Stack.assignPoolAccounts`).
+    var ownAccount: Bool
     var socketDirectory: String
     var threads: Int
 
@@ -73,7 +76,12 @@ enum StackPools {
         let maxRequests = try number("max_requests", 0)
         let jitter = try number("max_requests_jitter", 0)
 
+        let ownAccount = scope.own("user") != nil || scope.own("group") != nil
         var socketDirectory = privateSocketDirectory
+        if ownAccount {
+            // Its own subdirectory, which that account owns (the private one belongs to the front's).
+            socketDirectory = (privateSocketDirectory.hasSuffix("/") ? privateSocketDirectory : privateSocketDirectory + "/") + block.name
+        }
         if let directory = scope.own("socket_dir") {
             socketDirectory = configuration.fullPath(directory.values[0])
         }
@@ -98,6 +106,9 @@ enum StackPools {
                 throw ConfigError("invalid value \"\(mode.values[0])\" in \"socket_mode\" directive, it must be an octal mode such as 0600 or 0660", at: mode.location)
             }
             arguments += ["--umask", "0" + String(~value & 0o777, radix: 8)]
+        } else if ownAccount {
+            // 0660: the front connects through the directory's group (the front's), no one else gets in.
+            arguments += ["--umask", "0117"]
         }
         if let workerErrorLog { arguments += ["--error-logfile", workerErrorLog] }
 
@@ -130,6 +141,6 @@ enum StackPools {
             pool.arguments += ["--keep-alive", String(idleSeconds + 5)]
         }
         return AppPoolPlan(name: block.name, pool: pool, upstream: upstream, user: user, group: group,
-                           socketDirectory: socketDirectory, threads: threads)
+                           ownAccount: ownAccount, socketDirectory: socketDirectory, threads: threads)
     }
 }

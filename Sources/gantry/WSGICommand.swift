@@ -17,7 +17,7 @@ struct WSGICommand: ParsableCommand {
         abstract: "Run a WSGI app, gunicorn-style: an arbiter and N worker processes.",
         discussion: """
         Signals: TERM/INT stop fast, QUIT stops gracefully, HUP reloads (new workers, then the old ones drain), \
-        TTIN/TTOU add/remove a worker, USR1 re-opens the error log.
+        TTIN/TTOU add/remove a worker, USR1 re-opens the log files (the arbiter's and the workers').
         """
     )
 
@@ -182,7 +182,9 @@ struct WSGICommand: ParsableCommand {
             case SIGTTIN: supervisor.changeWorkerCount(by: 1)
             case SIGTTOU: supervisor.changeWorkerCount(by: -1)
             case SIGCHLD: supervisor.childExited()
-            case SIGUSR1: destination.reopen()
+            case SIGUSR1:
+                destination.reopen()
+                supervisor.signalWorkers(SIGUSR1)
             default: break
             }
         }

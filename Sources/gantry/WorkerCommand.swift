@@ -104,6 +104,8 @@ struct WorkerCommand: ParsableCommand {
 /// Brings a worker up: environment, interpreter, app, server. Never returns.
 enum WorkerProcess {
     static func run(_ options: WorkerOptions, defaultLimitRequestBody: Int) -> Never {
+        // Before anything slow (the app's import): USR1's default action would end the process.
+        signal(SIGUSR1, SIG_IGN)
         let errorSink: LogSink
         do { errorSink = try LogSink(path: options.errorLogfile, standard: STDERR_FILENO) } catch {
             fail("\(error)", code: .failure, log: nil)
@@ -155,6 +157,12 @@ enum WorkerProcess {
         } catch {
             fail("\(error)", code: .failure, log: log)
         }
+        var logFiles: [WorkerLogReopening.File] = []
+        if options.errorLogfile != "-" { logFiles.append(.init(path: options.errorLogfile, descriptor: errorSink.descriptor)) }
+        if let path = options.accessLogfile, path != "-", let sink = settings.accessLog {
+            logFiles.append(.init(path: path, descriptor: sink.descriptor))
+        }
+        let reopening = WorkerLogReopening(files: logFiles, log: log)
         log.info("Booting worker with pid: \(getpid()) (app \(options.app), \(options.threads) thread(s))")
         let server = WSGIServer(settings: settings, log: log, runtime: runtime, app: app) { reason in
             switch reason {
@@ -164,7 +172,7 @@ enum WorkerProcess {
             case .failure(let message): fail(message, code: .failure, log: log)
             }
         }
-        server.run()
+        withExtendedLifetime(reopening) { server.run() }
     }
 
     static func makeSettings(_ options: WorkerOptions, defaultLimitRequestBody: Int) throws -> WorkerSettings {

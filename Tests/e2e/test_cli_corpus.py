@@ -15,7 +15,6 @@ CORPUS = ROOT / "nginx-compat/corpus"
 
 # Where Gantry's verdict differs from nginx's on purpose: (directive refused, file, line).
 REFUSED_BY_NAME = {
-    "legacy-gzip": ("gzip_http_version", "nginx.conf", 7),
     "php-fpm": ("fastcgi_param", "fastcgi_params", 2),
 }
 GANTRY_ONLY = {"app-pool"}

@@ -1,4 +1,5 @@
 """Started as root: bind a port below 1024, then run the front and the workers as `user`."""
+import grp
 import os
 import pathlib
 import pwd
@@ -6,7 +7,10 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -70,5 +74,132 @@ def test_root_binds_a_low_port_then_everything_runs_as_the_user(gantry):
         finally:
             assert stack.stop(signal.SIGQUIT) == 0
         assert not (directory / "logs" / "gantry.pid").exists()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+POOL_USER = "gantryapp"
+
+
+def ensure_pool_user():
+    """A system account for the pool (created once, idempotently; CI runs as root as this machine does)."""
+    try:
+        return pwd.getpwnam(POOL_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", POOL_USER],
+                       check=True, capture_output=True)
+        return pwd.getpwnam(POOL_USER)
+
+
+def status_field(pid, name):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return line.split()[1:]
+
+
+def connect_as(user, path):
+    """Connects to a Unix socket as another user (in a forked child); "connected" or the error's name."""
+    account = pwd.getpwnam(user)
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        outcome = b"connected"
+        try:
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+        except OSError as error:
+            outcome = type(error).__name__.encode()
+        os.write(write_end, outcome)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        outcome = reader.read().decode()
+    os.waitpid(child, 0)
+    return outcome
+
+
+def test_a_pool_runs_as_its_own_user_started_by_the_privileged_spawner(gantry):
+    nobody = pwd.getpwnam("nobody")
+    pool_user = ensure_pool_user()
+    nogroup = grp.getgrnam("nogroup")
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-stack-pooluser-"))
+    os.chmod(directory, 0o755)
+    try:
+        shutil.copy(APPS / "stack_app.py", directory / "stack_app.py")
+        os.chmod(directory / "stack_app.py", 0o644)
+        port = free_privileged_port()
+        config = "user nobody nogroup;\n" + stack_config(port, pool_block(workers=2, extra=f"user {POOL_USER};"))
+        stack = Stack(gantry, directory, config)
+        try:
+            master = stack.proc.pid
+            # The front: the main user; the spawner: root, a child of the front.
+            assert uid_of(master) == nobody.pw_uid
+            spawners = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(master), "-f", "gantry spawner"],
+                                                           capture_output=True, text=True).stdout.split()]
+            assert len(spawners) == 1 and uid_of(spawners[0]) == 0
+            # The workers: the pool's user and its group, children of the front (which reaps them).
+            pids = {int(field(get(port, f"/{i}")[1], "pid")) for i in range(10)}
+            assert len(pids) == 2
+            for pid in pids:
+                assert status_field(pid, "Uid")[:1] == [str(pool_user.pw_uid)]
+                assert status_field(pid, "Gid")[:1] == [str(pool_user.pw_gid)]
+                assert status_field(pid, "PPid") == [str(master)]
+                ps_user = subprocess.run(["ps", "-o", "user=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+                assert ps_user == POOL_USER
+            # Its sockets: in a directory of the pool's user, entered by the front's group only (which removes dead workers' sockets).
+            private = list(pathlib.Path("/tmp").glob(f"gantry-{master}-*"))
+            assert len(private) == 1
+            pool_dir = private[0] / "app"
+            info = os.stat(pool_dir)
+            assert (info.st_uid, info.st_gid) == (pool_user.pw_uid, nogroup.gr_gid)
+            assert stat.S_IMODE(info.st_mode) == 0o2770
+            sockets = sorted(pool_dir.glob("*.sock"))
+            assert len(sockets) == 2
+            for path in sockets:
+                assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+                assert connect_as("daemon", str(path)) == "PermissionError"
+            # A killed worker is replaced by the spawner, as its pool's user again.
+            victim = next(iter(pids))
+            os.kill(victim, signal.SIGKILL)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                current = {int(field(get(port, f"/{i}")[1], "pid") or 0) for i in range(6)}
+                if victim not in current and len(current - {0}) == 2:
+                    break
+                time.sleep(0.2)
+            assert victim not in current and len(current - {0}) == 2
+            for pid in current:
+                assert status_field(pid, "Uid")[:1] == [str(pool_user.pw_uid)]
+        finally:
+            # The graceful stop reaches the workers through the spawner; everything exits.
+            assert stack.stop(signal.SIGQUIT) == 0
+        for pid in current:
+            assert not pathlib.Path(f"/proc/{pid}").exists()
+        assert not list(pathlib.Path("/tmp").glob(f"gantry-{master}-*"))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_a_reload_may_not_give_a_pool_a_new_account(gantry):
+    ensure_pool_user()
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-stack-pooluser-"))
+    os.chmod(directory, 0o755)
+    try:
+        shutil.copy(APPS / "stack_app.py", directory / "stack_app.py")
+        os.chmod(directory / "stack_app.py", 0o644)
+        port = free_privileged_port()
+        stack = Stack(gantry, directory, "user nobody nogroup;\n" + stack_config(port, pool_block(workers=1)))
+        try:
+            stack.config.write_text("user nobody nogroup;\n" + stack_config(port, pool_block(workers=1, extra=f"user {POOL_USER};")))
+            before = len(stack.output())
+            stack.proc.send_signal(signal.SIGHUP)
+            assert stack.wait_for_output("needs a restart", after=before)
+            assert get(port, "/")[0] == 200
+        finally:
+            assert stack.stop(signal.SIGQUIT) == 0
     finally:
         shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,204 @@
+"""gzip_proxied, gzip_disable, gzip_http_version: the same requests to Gantry and to the real nginx,
+the same decision (compressed or not) for each."""
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, wait_for_endpoint
+from front_site import raw
+from nginx_oracle import NGINX
+
+pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
+
+LOCATIONS = {
+    "default": "",
+    "any": "gzip_proxied any;",
+    "expired": "gzip_proxied expired; expires epoch;",
+    "expired-max": "gzip_proxied expired; expires max;",
+    "expired-plain": "gzip_proxied expired;",
+    "no-cache": 'gzip_proxied no-cache; add_header Cache-Control "no-cache";',
+    "no-store-miss": 'gzip_proxied no-store; add_header Cache-Control "public, max-age=60";',
+    "private": 'gzip_proxied private; add_header Cache-Control "private";',
+    "no-lm": "gzip_proxied no_last_modified;",
+    "no-etag": "gzip_proxied no_etag;",
+    "no-etag-off": "gzip_proxied no_etag; etag off;",
+    "auth": "gzip_proxied auth;",
+    "several": "gzip_proxied auth expired;\n gzip_proxied no-cache;",
+    "v10": "gzip_http_version 1.0;",
+    "disable": 'gzip_disable "curl/\\d" msie6;',
+    "inherit": 'gzip_disable "^wget";',
+}
+
+USER_AGENTS = {
+    "none": None,
+    "curl": "curl/8.5.0",
+    "CURL": "CURL/8.5.0",
+    "wget": "Wget/1.21",
+    "msie6": "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)",
+    "msie6-sv1": "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)",
+    "msie5": "Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)",
+    "msie7": "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)",
+    "opera": "Opera/9.0 (compatible; MSIE 6.0; Windows NT 5.1)",
+}
+
+VARIANTS = [
+    ("1.1", {}),
+    ("1.1", {"Via": "1.1 cdn"}),
+    ("1.1", {"Via": "1.1 cdn", "Authorization": "Basic eDp5"}),
+    ("1.0", {}),
+    ("1.0", {"Via": "1.0 cdn"}),
+]
+
+
+def config(root, port, head=""):
+    locations = "\n".join(f"        location /{name}/ {{ {body} }}" for name, body in LOCATIONS.items())
+    return f"""{head}
+events {{ }}
+http {{
+    access_log off;
+    default_type text/plain;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        gzip on;
+        gzip_types text/plain;
+        gzip_min_length 1;
+        gzip_disable msie6;
+{locations}
+    }}
+}}
+"""
+
+
+def encoding(port, path, version, headers, agent):
+    lines = [f"GET {path} HTTP/{version}", "Host: localhost", "Accept-Encoding: gzip", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if agent:
+        lines.append(f"User-Agent: {agent}")
+    data, _ = raw(("127.0.0.1", port), ("\r\n".join(lines) + "\r\n\r\n").encode(), timeout=5)
+    head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
+    assert head.split(" ", 2)[1] == "200", head
+    return "gzip" if "\r\ncontent-encoding: gzip" in head.lower() else "identity"
+
+
+@pytest.fixture
+def nginx_and_gantry(gantry, tmp_path):
+    root = tmp_path / "root"
+    for name in LOCATIONS:
+        (root / name).mkdir(parents=True)
+        (root / name / "page.txt").write_text("compress me, " * 200)
+    nginx_port, gantry_port = free_port(), free_port()
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True)
+    nginx_conf = prefix / "nginx.conf"
+    nginx_conf.write_text(config(root, nginx_port, head=f"daemon off; master_process off; user root; pid {prefix}/nginx.pid; "
+                                                       f"error_log {prefix}/logs/error.log;"))
+    gantry_conf = tmp_path / "gantry.conf"
+    gantry_conf.write_text(config(root, gantry_port, head="error_log stderr;"))
+    processes = [
+        subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(nginx_conf)], stderr=subprocess.PIPE),
+        subprocess.Popen([str(gantry), "-c", str(gantry_conf)], stderr=subprocess.PIPE),
+    ]
+    try:
+        for port, process in ((nginx_port, processes[0]), (gantry_port, processes[1])):
+            wait_for_endpoint(("127.0.0.1", port), process)
+        yield nginx_port, gantry_port
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_the_same_requests_get_the_same_compression_decisions_as_nginx(nginx_and_gantry):
+    nginx_port, gantry_port = nginx_and_gantry
+    differences, compressed = [], 0
+    for name in LOCATIONS:
+        for version, headers in VARIANTS:
+            for label, agent in USER_AGENTS.items():
+                path = f"/{name}/page.txt"
+                expected = encoding(nginx_port, path, version, headers, agent)
+                got = encoding(gantry_port, path, version, headers, agent)
+                compressed += expected == "gzip"
+                if expected != got:
+                    differences.append(f"{path} HTTP/{version} {headers} UA={label}: nginx {expected}, gantry {got}")
+    assert not differences, "\n".join(differences)
+    # The matrix exercises both outcomes.
+    assert 0 < compressed < len(LOCATIONS) * len(VARIANTS) * len(USER_AGENTS)
+
+
+def test_gunicorn_example_nginx_conf_style_passes_t(gantry, tmp_path):
+    """gunicorn's examples/nginx.conf: `gzip on; gzip_proxied any; gzip_disable ...` in http {}."""
+    (tmp_path / "gantry.conf").write_text("""
+worker_processes 1;
+user nobody nogroup;
+error_log  /tmp/gantry-gzip-example-error.log warn;
+pid /tmp/gantry-gzip-example.pid;
+events {
+  worker_connections 1024;
+  accept_mutex off;
+}
+http {
+  include mime.types;
+  default_type application/octet-stream;
+  access_log /tmp/gantry-gzip-example-access.log combined;
+  sendfile on;
+  gzip on;
+  gzip_http_version 1.0;
+  gzip_proxied any;
+  gzip_min_length 500;
+  gzip_disable "MSIE [1-6]\\.";
+  gzip_types text/plain text/xml text/css
+             text/comma-separated-values
+             text/javascript application/x-javascript
+             application/atom+xml;
+  upstream app_server {
+    server unix:/tmp/gunicorn.sock fail_timeout=0;
+  }
+  server {
+    listen 80 default_server deferred;
+    client_max_body_size 4G;
+    server_name example.com www.example.com;
+    keepalive_timeout 5;
+    root /path/to/app/current/public;
+    location / {
+      try_files $uri @proxy_to_app;
+    }
+    location @proxy_to_app {
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header Host $http_host;
+      proxy_redirect off;
+      proxy_pass http://app_server;
+    }
+    error_page 500 502 503 504 /500.html;
+    location = /500.html {
+      root /path/to/app/current/public;
+    }
+  }
+}
+""")
+    import shutil
+    from conftest import ROOT
+    shutil.copy(ROOT / "nginx-compat" / "mime.types", tmp_path / "mime.types")
+    result = subprocess.run([str(gantry), "-t", "-c", str(tmp_path / "gantry.conf")], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_invalid_values_are_refused_as_nginx_words_them(gantry, tmp_path):
+    cases = {
+        "gzip_proxied sometimes;": 'invalid value "sometimes"',
+        "gzip_http_version 2.0;": 'invalid value "2.0"',
+        'gzip_disable "(unclosed";': "gzip_disable",
+    }
+    for directive, message in cases.items():
+        path = tmp_path / "bad.conf"
+        path.write_text(f"events {{ }}\nhttp {{\n    {directive}\n    server {{ listen 127.0.0.1:{free_port()}; }}\n}}\n")
+        result = subprocess.run([str(gantry), "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 1, (directive, result.stderr)
+        assert message in result.stderr and "bad.conf:3" in result.stderr, (directive, result.stderr)
