@@ -1,4 +1,5 @@
 import HTTPFront
+import NIOCore
 import NIOHTTP1
 
 /// nginx's header handling between client and upstream, as pure functions.
@@ -60,33 +61,89 @@ public enum HeaderRules {
     /// The headers of the upstream request: the merged `proxy_set_header` list (user's first,
     /// then nginx's defaults not overridden; empty values dropped), then the client's headers
     /// whose names are not in that list and are not hop-by-hop.
-    ///
-    /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
-    /// rather than lowercased and hashed into sets.
     public static func upstreamRequestHeaders(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
                                               passClientHeaders: Bool, framing: BodyFraming) -> HTTPHeaders {
         var out = HTTPHeaders()
         out.reserveCapacity(setHeaders.count + (passClientHeaders ? client.count : 0) + 1)
+        forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
+                                     framing: framing) { name, value in out.add(name: name, value: value) }
+        return out
+    }
+
+    /// What the upstream request head says about its connection.
+    struct UpstreamRequestHeadInfo {
+        /// `Connection: close` (or HTTP/1.0 without `keep-alive`): the server will close after answering.
+        var closesConnection: Bool
+        /// An `Upgrade` header goes upstream (a WebSocket handshake configured the nginx way).
+        var upgrade: Bool
+    }
+
+    /// The upstream request head as bytes, written once per request straight into `buffer`
+    /// (no `HTTPHeaders` and no encoder on the way): the same headers as `upstreamRequestHeaders`.
+    static func writeUpstreamRequestHead(into buffer: inout ByteBuffer, method: String, uri: String, version: HTTPVersion,
+                                         setHeaders: [(name: String, value: String)], client: HTTPHeaders,
+                                         passClientHeaders: Bool, framing: BodyFraming) -> UpstreamRequestHeadInfo {
+        buffer.writeString(method)
+        buffer.writeStaticString(" ")
+        buffer.writeString(uri)
+        buffer.writeStaticString(version.minor >= 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n")
+        var close = false
+        var keepAlive = false
+        var upgrade = false
+        forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
+                                     framing: framing) { name, value in
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+            switch name.utf8.count {
+            case 10 where name.equalsIgnoringASCIICase("connection"):
+                if value.equalsIgnoringASCIICase("close") {
+                    close = true
+                } else if value.equalsIgnoringASCIICase("keep-alive") {
+                    keepAlive = true
+                } else {
+                    let lower = value.lowercased()
+                    if lower.contains("close") { close = true }
+                    if lower.contains("keep-alive") { keepAlive = true }
+                }
+            case 7 where name.equalsIgnoringASCIICase("upgrade"):
+                upgrade = true
+            default:
+                break
+            }
+        }
+        buffer.writeStaticString("\r\n")
+        return UpstreamRequestHeadInfo(closesConnection: close || version.minor == 0 && version.major == 1 && !keepAlive,
+                                       upgrade: upgrade)
+    }
+
+    /// Calls `body` with each upstream request header in order (see `upstreamRequestHeaders`).
+    ///
+    /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
+    /// rather than lowercased and hashed into sets.
+    static func forEachUpstreamRequestHeader(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
+                                             passClientHeaders: Bool, framing: BodyFraming,
+                                             _ body: (String, String) -> Void) {
         for (name, value) in setHeaders {
             if name.equalsIgnoringASCIICase("content-length") || name.equalsIgnoringASCIICase("transfer-encoding") { continue }
-            if !value.isEmpty { out.add(name: name, value: value) }
+            if !value.isEmpty { body(name, value) }
         }
         switch framing {
         case .none: break
-        case .length(let length): out.add(name: "Content-Length", value: String(length))
-        case .chunked: out.add(name: "Transfer-Encoding", value: "chunked")
+        case .length(let length): body("Content-Length", String(length))
+        case .chunked: body("Transfer-Encoding", "chunked")
         }
-        guard passClientHeaders else { return out }
+        guard passClientHeaders else { return }
         let dropped = connectionTokens(client)
         for (name, value) in client {
             if isHopByHop(name) || name.equalsIgnoringASCIICase("content-length")
-                || setHeaders.contains(where: { $0.name.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0.name) })
+                || setHeaders.contains(where: { name.equalsIgnoringASCIICase($0.name) })
                 || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
-            out.add(name: name, value: value)
+            body(name, value)
         }
-        return out
     }
 
     /// The upstream response's headers as the client gets them: hop-by-hop and hidden ones removed
@@ -160,9 +217,18 @@ extension Substring {
 extension String {
     /// ASCII case-insensitive equality, without making lowercased copies (header names are ASCII).
     func equalsIgnoringASCIICase(_ other: String) -> Bool {
-        let a = utf8, b = other.utf8
-        guard a.count == b.count else { return false }
-        return a.elementsEqual(b) { x, y in
+        guard utf8.count == other.utf8.count else { return false }
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in
+                for i in 0..<a.count where a[i] != b[i] {
+                    let x = a[i] | 0x20
+                    guard x == b[i] | 0x20, x >= UInt8(ascii: "a"), x <= UInt8(ascii: "z") else { return false }
+                }
+                return true
+            }
+        }
+        if let fast, let result = fast { return result }
+        return utf8.elementsEqual(other.utf8) { x, y in
             x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
         }
     }

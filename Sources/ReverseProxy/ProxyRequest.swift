@@ -76,9 +76,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
     let startedAt = NIODeadline.now()
     var tryStartedAt = NIODeadline.now()
     var tries: [UpstreamTry] = []
-    let requestHeaders: HTTPHeaders
+    /// The upstream request head, serialised once (a retry writes it again).
+    let requestHead: ByteBuffer
     let requestVersion: HTTPVersion
     let closesUpstream: Bool
+    /// The request head sent upstream has an `Upgrade` header.
+    let upgradeRequested: Bool
+    /// The request body goes upstream with chunked framing (written here, there is no encoder).
+    let chunksRequestBody: Bool
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
@@ -107,13 +112,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
             framing = .chunked
         }
         let setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
-        requestHeaders = HeaderRules.upstreamRequestHeaders(setHeaders: setHeaders, client: client.head.headers,
-                                                            passClientHeaders: settings.passRequestHeaders, framing: framing)
         // A chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (nginx would buffer it whole to count it; gantry streams it).
         requestVersion = framing == .chunked ? .http1_1 : settings.httpVersion
-        closesUpstream = requestHeaders["connection"].contains { $0.lowercased().contains("close") }
-            || requestVersion == .http1_0 && !requestHeaders["connection"].contains { $0.lowercased().contains("keep-alive") }
+        chunksRequestBody = framing == .chunked
+        var head = ByteBuffer()
+        head.reserveCapacity(512)
+        let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: upstreamURI,
+                                                        version: requestVersion, setHeaders: setHeaders,
+                                                        client: client.head.headers,
+                                                        passClientHeaders: settings.passRequestHeaders, framing: framing)
+        requestHead = head
+        closesUpstream = info.closesConnection
+        upgradeRequested = info.upgrade
     }
 
     // MARK: Start and peer selection
@@ -258,15 +269,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
+        let maxHeadSize = settings.upstreamHeaderBufferSize
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
             .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Header values come from the front's parser and the config: no second validation pass.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
-                                                                              enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    // One handler does the whole upstream protocol (no codec pipeline).
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
             }
         let future: EventLoopFuture<any Channel>
@@ -309,20 +319,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
         connection.handler.delegate = self
         connection.requestsServed += 1
         requestSent = true
-        let head = HTTPRequestHead(version: requestVersion, method: client.head.method, uri: upstreamURI,
-                                   headers: requestHeaders)
+        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: settings.upstreamHeaderBufferSize)
         let channel = connection.channel
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
         switch bodyState {
         case .none, .done:
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            channel.writeAndFlush(requestHead, promise: nil)
             armReadTimer()
         case .buffered:
-            for buffer in bufferedBody { channel.write(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil) }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            channel.write(requestHead, promise: nil)
+            for buffer in bufferedBody { writeBodyBytes(buffer, on: channel) }
+            writeBodyEnd(on: channel)
             armReadTimer()
         case .notStarted:
-            channel.flush()
+            channel.writeAndFlush(requestHead, promise: nil)
             bodyState = .streaming
             bodySent = true
             client.readBody { [self] part in requestBodyPart(part) }
@@ -348,17 +357,42 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 finish(status: .payloadTooLarge)
                 return
             }
-            channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            writeBodyBytes(buffer, on: channel)
+            channel.flush()
             if !channel.isWritable {
                 client.pauseBody()
                 armSendTimer()
             }
         case .end:
             bodyState = .done
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            writeBodyEnd(on: channel)
             armReadTimer()
         case .failed:
             clientClosed()
+        }
+    }
+
+    /// Request body bytes as they go on the wire: a chunk when the body is chunked upstream.
+    func writeBodyBytes(_ buffer: ByteBuffer, on channel: any Channel) {
+        guard buffer.readableBytes > 0 else { return }
+        if chunksRequestBody {
+            var size = channel.allocator.buffer(capacity: 18)
+            size.writeString(String(buffer.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            channel.write(size, promise: nil)
+            channel.write(buffer, promise: nil)
+            channel.write(ByteBuffer(staticString: "\r\n"), promise: nil)
+        } else {
+            channel.write(buffer, promise: nil)
+        }
+    }
+
+    /// The end of the request body (the last chunk when chunked), flushed.
+    func writeBodyEnd(on channel: any Channel) {
+        if chunksRequestBody {
+            channel.writeAndFlush(ByteBuffer(staticString: "0\r\n\r\n"), promise: nil)
+        } else {
+            channel.flush()
         }
     }
 
@@ -392,7 +426,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             nextPeer(first: false)
             return
         }
-        upstreamKeepAlive = head.isKeepAlive && !closesUpstream
+        upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
                                                         hidden: settings.hiddenResponseHeaders, redirects: settings.redirects)
         responseHeadSent = true
@@ -440,7 +474,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
     func startTunnel(_ head: HTTPResponseHead) {
         guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
-              !requestHeaders["upgrade"].isEmpty, !client.head.headers["upgrade"].isEmpty else {
+              upgradeRequested, !client.head.headers["upgrade"].isEmpty else {
             dropConnection()
             upstreamFailed(.invalidHeader, message: "upstream sent 101 Switching Protocols to a request that did not ask to upgrade")
             return
@@ -448,7 +482,24 @@ final class ProxyRequest: UpstreamResponseDelegate {
         tries[tries.count - 1].status = 101
         tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
         let channel = connection.channel
-        let tunnel = TunnelHandler(
+        tunneling = true
+        responseHeadSent = true
+        let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
+                                                        hidden: settings.hiddenResponseHeaders, redirects: [])
+        tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
+        tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
+                                                     headers: headers)) { [self] bytes in
+            guard let bytes else {
+                endTunnel()
+                return
+            }
+            armReadTimer()
+            channel.writeAndFlush(bytes, promise: nil)
+            if !channel.isWritable { client.pauseBody() }
+        }
+        guard !finished else { return }
+        // The handler stops parsing HTTP: bytes it read past the 101 and every later read go to the client.
+        connection.handler.startTunnel(
             onBytes: { [self] bytes in
                 armReadTimer()
                 tunnelClient.sendTunnelBytes(bytes)
@@ -456,49 +507,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
             onReadComplete: {
                 if tunnelClient.isWritable { channel.read() }
             })
-        // The response decoder also watches outgoing requests, so raw bytes may be written
-        // only once it has left the pipeline (after handing over any bytes it read past the 101).
-        let removed = loop.makePromise(of: Void.self)
-        do {
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(tunnel, position: .before(connection.handler))
-            if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
-                pipeline.removeHandler(validator, promise: nil)
-            }
-            pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
-            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: removed)
-        } catch {
-            removed.fail(error)
-        }
-        tunneling = true
-        responseHeadSent = true
-        removed.futureResult.assumeIsolated().whenComplete { [self] result in
-            guard !finished else { return }
-            if case .failure(let error) = result {
-                logger.error("cannot switch the upstream connection to a tunnel: \(error)")
-                tunneling = false
-                responseHeadSent = false
-                dropConnection()
-                releasePeer(failed: false)
-                finish(status: .badGateway)
-                return
-            }
-            let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
-                                                            hidden: settings.hiddenResponseHeaders, redirects: [])
-            tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
-            tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
-                                                         headers: headers)) { [self] bytes in
-                guard let bytes else {
-                    endTunnel()
-                    return
-                }
-                armReadTimer()
-                channel.writeAndFlush(bytes, promise: nil)
-                if !channel.isWritable { client.pauseBody() }
-            }
-            armReadTimer()
-            channel.read()
-        }
+        armReadTimer()
+        channel.read()
     }
 
     /// Either side closed or went idle: close both.
@@ -521,8 +531,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func upstreamDidFail(_ error: any Error) {
         if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
-        let condition: NextUpstreamPolicy.Condition = error is HTTPParserError ? .invalidHeader : .error
-        let message = condition == .invalidHeader ? "upstream sent invalid header: \(error)" : "\(error) while reading response header from upstream"
+        let condition: NextUpstreamPolicy.Condition = error is UpstreamResponseError ? .invalidHeader : .error
+        let message = "\(error) while reading response \(responseHeadSent ? "" : "header ")from upstream"
         dropConnection()
         upstreamFailed(condition, message: message)
     }

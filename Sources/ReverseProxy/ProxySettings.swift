@@ -39,6 +39,9 @@ public struct ProxySettings: Sendable {
     public var clientBodyBufferSize = 16 * 1024
     /// Bytes read ahead from the upstream while the client is slow, with `proxy_buffering on`.
     public var bufferLimit = 64 * 1024
+    /// `proxy_buffer_size` (nginx's default: one 4k page): the most a response head may take;
+    /// a larger one is "upstream sent too big header" (502).
+    public var upstreamHeaderBufferSize = 4096
 
     /// Compiles the proxy directives of `location`; nil when it has no `proxy_pass` of its own.
     public static func compile(location: ConfigScope, match: LocationMatch?) throws(ConfigError) -> ProxySettings? {
@@ -123,7 +126,8 @@ public struct ProxySettings: Sendable {
             settings.clientBodyBufferSize = Int(try DirectiveValues.size(directive))
         }
         if let directive = location.effective("proxy_buffer_size") {
-            settings.bufferLimit = max(settings.bufferLimit, Int(try DirectiveValues.size(directive)))
+            settings.upstreamHeaderBufferSize = max(1, Int(try DirectiveValues.size(directive)))
+            settings.bufferLimit = max(settings.bufferLimit, settings.upstreamHeaderBufferSize)
         }
         if !settings.buffering { settings.bufferLimit = 0 }
 
