@@ -599,12 +599,44 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func writeStatusLine(_ head: inout ByteBuffer, _ status: HTTPResponseStatus) {
-        head.writeString("HTTP/1.1 \(status.code) \(status.nginxReason)\r\n")
+        // Piecewise: no interpolated String per response.
+        head.writeStaticString("HTTP/1.1 ")
+        let code = Int(status.code)
+        head.writeInteger(UInt8(48 + code / 100 % 10))
+        head.writeInteger(UInt8(48 + code / 10 % 10))
+        head.writeInteger(UInt8(48 + code % 10))
+        head.writeStaticString(" ")
+        head.writeString(status.nginxReason)
+        head.writeStaticString("\r\n")
     }
 
     private func writeCommonHeaders(_ head: inout ByteBuffer, location: LocationSettings) {
-        head.writeString(location.serverTokens ? "Server: \(FrontServerInfo.nameAndVersion)\r\n" : "Server: \(FrontServerInfo.name)\r\n")
-        head.writeString("Date: \(HTTPDate.now())\r\n")
+        head.writeStaticString("Server: ")
+        head.writeString(location.serverTokens ? FrontServerInfo.nameAndVersion : FrontServerInfo.name)
+        head.writeStaticString("\r\nDate: ")
+        head.writeString(HTTPDate.now())
+        head.writeStaticString("\r\n")
+    }
+
+    /// Headers of a module's response the front writes itself (`Connection`, `Transfer-Encoding`,
+    /// `Keep-Alive`, `Server`, `Date`): compared in place, no lowercased copy per header.
+    static func isFrontOwnedHeader(_ name: String) -> Bool {
+        let lowercase: StaticString
+        switch name.utf8.count {
+        case 10: lowercase = name.utf8.first.map({ $0 | 0x20 }) == UInt8(ascii: "c") ? "connection" : "keep-alive"
+        case 17: lowercase = "transfer-encoding"
+        case 6: lowercase = "server"
+        case 4: lowercase = "date"
+        default: return false
+        }
+        var offset = 0
+        let expected = lowercase.utf8Start
+        for byte in name.utf8 {
+            let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+            if folded != expected[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// The response is queued: log it, then serve the next request or close.
@@ -824,19 +856,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         writeStatusLine(&head, responseHead.status)
         writeCommonHeaders(&head, location: location)
         for (name, value) in responseHead.headers {
-            let lower = name.lowercased()
-            if lower == "connection" || lower == "transfer-encoding" || lower == "keep-alive" || lower == "server" || lower == "date" { continue }
+            if Self.isFrontOwnedHeader(name) { continue }
             // Piecewise: an interpolated line would be a String allocated per header.
             head.writeString(name)
             head.writeStaticString(": ")
             head.writeString(value)
             head.writeStaticString("\r\n")
         }
-        if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
-        head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
-        head.writeString("\r\n")
+        head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
@@ -863,6 +894,25 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             context.writeAndFlush(wrapOutboundOut(data), promise: promise)
         }
         return promise.futureResult
+    }
+
+    /// `exchangeSendBody` for a caller that does not wait for the write: no promise, no future.
+    func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone,
+              !inFlight.noBody else { return }
+        let count = data.readableBytes
+        guard count > 0 else { return }
+        inFlight.bodyBytes += count
+        if inFlight.chunked {
+            var prefix = context.channel.allocator.buffer(capacity: 16)
+            prefix.writeString(String(count, radix: 16))
+            prefix.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
+            context.write(wrapOutboundOut(data), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "\r\n"))), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(data), promise: nil)
+        }
     }
 
     func exchangeSendEnd(_ exchange: HTTPExchange) {

@@ -27,11 +27,12 @@ public enum HeaderRules {
     /// usually none or one, so an array: no set to build per request).
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
         var tokens: [String] = []
-        for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
+        for (name, value) in headers where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") {
+            // The usual single `keep-alive` / `close` names no header: no splitting, no array.
+            if value.equalsIgnoringASCIICase("keep-alive") || value.equalsIgnoringASCIICase("close") { continue }
             for token in value.split(separator: ",") {
                 let lower = token.trimmed(" \t").lowercased()
-                // `close` names no header and `keep-alive` is hop-by-hop anyway: the usual
-                // `Connection: keep-alive` / `close` then costs no array.
+                // `close` names no header and `keep-alive` is hop-by-hop anyway.
                 if lower == "close" || lower == "keep-alive" { continue }
                 if !tokens.contains(lower) { tokens.append(lower) }
             }
@@ -150,23 +151,30 @@ public enum HeaderRules {
     /// (`Upgrade`/`Connection` kept on a 101), `Location`/`Refresh` rewritten by `proxy_redirect`.
     public static func clientResponseHeaders(upstream: HTTPHeaders, status: Int, hidden: Set<String>,
                                              redirects: [ProxyRedirectRule]) -> HTTPHeaders {
-        var out = HTTPHeaders()
+        clientResponseHeaders(upstream: upstream, status: status, hidden: Array(hidden), redirects: redirects)
+    }
+
+    /// The same, with the hidden names (lowercase) as an array: compared in place, once per response.
+    static func clientResponseHeaders(upstream: HTTPHeaders, status: Int, hidden: [String],
+                                      redirects: [ProxyRedirectRule]) -> HTTPHeaders {
+        var out: [(String, String)] = []
         out.reserveCapacity(upstream.count)
         let dropped = connectionTokens(upstream)
         for (name, value) in upstream {
             if status == 101, name.equalsIgnoringASCIICase("upgrade") || name.equalsIgnoringASCIICase("connection") {
-                out.add(name: name, value: value)
+                out.append((name, value))
                 continue
             }
             if isHopByHop(name) || (!dropped.isEmpty && isNamed(name, in: dropped)) { continue }
-            if hidden.contains(where: { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }) { continue }
-            if name.equalsIgnoringASCIICase("location") || name.equalsIgnoringASCIICase("refresh") {
-                out.add(name: name, value: ProxyRedirectRule.rewrite(value, header: name.lowercased(), rules: redirects))
+            if isNamed(name, in: hidden) { continue }
+            let count = name.utf8.count
+            if count == 8 && name.equalsIgnoringASCIICase("location") || count == 7 && name.equalsIgnoringASCIICase("refresh") {
+                out.append((name, ProxyRedirectRule.rewrite(value, header: name.lowercased(), rules: redirects)))
                 continue
             }
-            out.add(name: name, value: value)
+            out.append((name, value))
         }
-        return out
+        return HTTPHeaders(out)
     }
 }
 

@@ -428,7 +428,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
-                                                        hidden: settings.hiddenResponseHeaders, redirects: settings.redirects)
+                                                        hidden: settings.hiddenResponseHeaderList, redirects: settings.redirects)
         responseHeadSent = true
         client.sendHead(HTTPResponseHead(version: client.head.version, status: head.status, headers: headers))
     }
@@ -437,7 +437,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard !finished, responseHeadSent else { return }
         armReadTimer()
         tries[tries.count - 1].responseLength += buffer.readableBytes
-        client.sendBody(.byteBuffer(buffer))
+        client.writeBody(.byteBuffer(buffer))
     }
 
     func upstreamDidReceiveEnd() {
@@ -485,7 +485,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         tunneling = true
         responseHeadSent = true
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
-                                                        hidden: settings.hiddenResponseHeaders, redirects: [])
+                                                        hidden: settings.hiddenResponseHeaderList, redirects: [])
         tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
         tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
                                                      headers: headers)) { [self] bytes in

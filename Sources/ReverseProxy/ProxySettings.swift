@@ -20,7 +20,11 @@ public struct ProxySettings: Sendable {
     public var httpVersion: HTTPVersion = .http1_0
     public var passRequestHeaders = true
     public var passRequestBody = true
-    public var hiddenResponseHeaders: Set<String>
+    public var hiddenResponseHeaders: Set<String> {
+        didSet { hiddenResponseHeaderList = Array(hiddenResponseHeaders) }
+    }
+    /// The same names as an array, for the per-response filter (no hashing, no set iteration).
+    var hiddenResponseHeaderList: [String] = []
     public var redirects: [ProxyRedirectRule] = []
     /// `proxy_redirect default` with a variable `proxy_pass`: worked out per request.
     public var redirectDefault = true
@@ -104,6 +108,7 @@ public struct ProxySettings: Sendable {
 
         var settings = ProxySettings(destination: destination, passDirective: pass, locationPrefix: prefix,
                                      setHeaders: headers, hiddenResponseHeaders: hidden)
+        settings.hiddenResponseHeaderList = Array(hidden)
         if let directive = location.effective("proxy_http_version") {
             switch directive.arguments.first?.value {
             case "1.0": settings.httpVersion = .http1_0
