@@ -42,10 +42,18 @@ public enum HeaderRules {
 
     /// Whether `name` (any case) is hop-by-hop. Compared in place: no lowercased copy, no hashing.
     static func isHopByHop(_ name: String) -> Bool {
-        hopByHopNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
+        // By length first: most names match none of the nine.
+        switch name.utf8.count {
+        case 2: return name.equalsIgnoringASCIICase("te")
+        case 7: return name.equalsIgnoringASCIICase("upgrade") || name.equalsIgnoringASCIICase("trailer")
+        case 10: return name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive")
+        case 16: return name.equalsIgnoringASCIICase("proxy-connection")
+        case 17: return name.equalsIgnoringASCIICase("transfer-encoding")
+        case 18: return name.equalsIgnoringASCIICase("proxy-authenticate")
+        case 19: return name.equalsIgnoringASCIICase("proxy-authorization")
+        default: return false
+        }
     }
-
-    private static let hopByHopNames = Array(hopByHop)
 
     /// Whether `name` (any case) is one of `lowercasedNames`.
     static func isNamed(_ name: String, in lowercasedNames: [String]) -> Bool {

@@ -111,7 +111,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
         } else {
             framing = .chunked
         }
-        let setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
+        // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
+        let setHeaders: [(name: String, value: String)] = settings.setHeaders.map {
+            (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
+        }
         // A chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (nginx would buffer it whole to count it; gantry streams it).
         requestVersion = framing == .chunked ? .http1_1 : settings.httpVersion
