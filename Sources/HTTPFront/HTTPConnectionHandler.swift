@@ -857,11 +857,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         writeCommonHeaders(&head, location: location)
         for (name, value) in responseHead.headers {
             if Self.isFrontOwnedHeader(name) { continue }
-            // Piecewise: an interpolated line would be a String allocated per header.
-            head.writeString(name)
-            head.writeStaticString(": ")
-            head.writeString(value)
-            head.writeStaticString("\r\n")
+            // No interpolated String per header line.
+            head.writeHeaderLine(name, value)
         }
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")

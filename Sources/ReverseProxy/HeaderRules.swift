@@ -101,10 +101,7 @@ public enum HeaderRules {
         var upgrade = false
         forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
                                      framing: framing) { name, value in
-            buffer.writeString(name)
-            buffer.writeStaticString(": ")
-            buffer.writeString(value)
-            buffer.writeStaticString("\r\n")
+            buffer.writeHeaderLine(name, value)
             switch name.utf8.count {
             case 10 where name.equalsIgnoringASCIICase("connection"):
                 if value.equalsIgnoringASCIICase("close") {
@@ -134,9 +131,11 @@ public enum HeaderRules {
     static func forEachUpstreamRequestHeader(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
                                              passClientHeaders: Bool, framing: BodyFraming,
                                              _ body: (String, String) -> Void) {
-        for (name, value) in setHeaders {
-            if name.equalsIgnoringASCIICase("content-length") || name.equalsIgnoringASCIICase("transfer-encoding") { continue }
-            if !value.isEmpty { body(name, value) }
+        for (name, value) in setHeaders where !value.isEmpty {
+            let count = name.utf8.count
+            if count == 14 && name.equalsIgnoringASCIICase("content-length")
+                || count == 17 && name.equalsIgnoringASCIICase("transfer-encoding") { continue }
+            body(name, value)
         }
         switch framing {
         case .none: break
@@ -146,8 +145,9 @@ public enum HeaderRules {
         guard passClientHeaders else { return }
         let dropped = connectionTokens(client)
         for (name, value) in client {
-            if isHopByHop(name) || name.equalsIgnoringASCIICase("content-length")
-                || setHeaders.contains(where: { name.equalsIgnoringASCIICase($0.name) })
+            let count = name.utf8.count
+            if isHopByHop(name) || count == 14 && name.equalsIgnoringASCIICase("content-length")
+                || setHeaders.contains(where: { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) })
                 || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
