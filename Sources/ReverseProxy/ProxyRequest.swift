@@ -275,9 +275,12 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let maxHeadSize = settings.upstreamHeaderBufferSize
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
-            .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Set here, synchronously, rather than as a bootstrap option: each bootstrap
+                    // option is applied through its own chain of futures, per connection.
+                    // The initializer runs before the channel is registered, so no read starts early.
+                    try channel.syncOptions?.setOption(.autoRead, value: false)
                     // One handler does the whole upstream protocol (no codec pipeline).
                     try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
