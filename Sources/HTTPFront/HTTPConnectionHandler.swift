@@ -102,6 +102,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         case body
     }
     private var sendTimer: Scheduled<Void>?
+    /// The `Server` and `Date` lines of the second `commonHeadersSecond` (see `writeCommonHeaders`).
+    private var commonHeaders = ByteBuffer()
+    private var commonHeadersSecond = -1
+    private var commonHeadersTokens = true
     private var keepaliveTimeout: Int64 = 75_000
     /// The client shut down its sending side: no further request can arrive.
     private var inputClosed = false
@@ -128,6 +132,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var chunked = false
         var closeAfter = false
         var noBody = false
+        /// A module's response head was written and no flush followed yet.
+        var unflushed = false
 
         init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
             self.request = request
@@ -599,6 +605,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func writeStatusLine(_ head: inout ByteBuffer, _ status: HTTPResponseStatus) {
+        if case .ok = status {
+            head.writeStaticString("HTTP/1.1 200 OK\r\n")
+            return
+        }
         // Piecewise: no interpolated String per response.
         head.writeStaticString("HTTP/1.1 ")
         let code = Int(status.code)
@@ -611,11 +621,21 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func writeCommonHeaders(_ head: inout ByteBuffer, location: LocationSettings) {
-        head.writeStaticString("Server: ")
-        head.writeString(location.serverTokens ? FrontServerInfo.nameAndVersion : FrontServerInfo.name)
-        head.writeStaticString("\r\nDate: ")
-        head.writeString(HTTPDate.now())
-        head.writeStaticString("\r\n")
+        // `Server` and `Date` lines as bytes, made again only when the second (or server_tokens) changes:
+        // a kept-alive connection copies them per response instead of formatting them.
+        let second = Int(time(nil))
+        if second != commonHeadersSecond || location.serverTokens != commonHeadersTokens {
+            commonHeadersSecond = second
+            commonHeadersTokens = location.serverTokens
+            var lines = ByteBuffer()
+            lines.writeStaticString("Server: ")
+            lines.writeString(location.serverTokens ? FrontServerInfo.nameAndVersion : FrontServerInfo.name)
+            lines.writeStaticString("\r\nDate: ")
+            lines.writeString(HTTPDate.now())
+            lines.writeStaticString("\r\n")
+            commonHeaders = lines
+        }
+        head.writeImmutableBuffer(commonHeaders)
     }
 
     /// Headers of a module's response the front writes itself (`Connection`, `Transfer-Encoding`,
@@ -868,6 +888,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        inFlight.unflushed = true
     }
 
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
@@ -878,6 +899,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
+        inFlight.unflushed = false
         let promise = context.eventLoop.makePromise(of: Void.self)
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
@@ -900,6 +922,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return }
         inFlight.bodyBytes += count
+        inFlight.unflushed = false
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
             prefix.writeString(String(count, radix: 16))
@@ -915,11 +938,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func exchangeSendEnd(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
         if inFlight.chunked && !inFlight.noBody {
-            var last = context.channel.allocator.buffer(capacity: 5)
-            last.writeString("0\r\n\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(last)), promise: nil)
+            context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
+            inFlight.unflushed = true
         }
-        needsFlush = true
+        // Body writes flush as they go: a flush here would find nothing to write.
+        if inFlight.unflushed { needsFlush = true }
+        inFlight.unflushed = false
         inFlight.exchange = nil
         let bodyPending = !inFlight.bodyDone
         if bodyPending {
