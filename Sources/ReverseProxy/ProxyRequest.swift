@@ -288,7 +288,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let future: EventLoopFuture<any Channel>
         switch address {
         case .unix(let path):
-            future = bootstrap.connect(unixDomainSocketPath: path)
+            if let socket = UnixSocketConnect.connectNow(path: path) {
+                // Connected already (a listening Unix socket accepts at once): the channel starts
+                // from the connected socket, skipping the bootstrap's connect state and timer.
+                future = bootstrap.withConnectedSocket(socket)
+            } else {
+                // Refused, missing, or a full backlog: the bootstrap connects (with the timeout) and reports it.
+                future = bootstrap.connect(unixDomainSocketPath: path)
+            }
         case .tcp(let host, let port):
             if let address = try? SocketAddress(ipAddress: host, port: port) {
                 future = bootstrap.connect(to: address)
