@@ -291,7 +291,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
             if let socket = UnixSocketConnect.connectNow(path: path) {
                 // Connected already (a listening Unix socket accepts at once): the channel starts
                 // from the connected socket, skipping the bootstrap's connect state and timer.
-                future = bootstrap.withConnectedSocket(socket)
+                // `enableMPTCP` only drops the bootstrap's default TCP_NODELAY option here (meaningless
+                // on a Unix socket, yet applied through a chain of futures per connection); it cannot
+                // change the protocol of a socket that already exists.
+                future = bootstrap.enableMPTCP(true).withConnectedSocket(socket)
             } else {
                 // Refused, missing, or a full backlog: the bootstrap connects (with the timeout) and reports it.
                 future = bootstrap.connect(unixDomainSocketPath: path)
