@@ -98,6 +98,8 @@ public final class HTTPExchange {
     /// Sends part of the body; the future completes when it is written to the socket.
     @discardableResult
     public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(self, data) }
+    /// Sends part of the body without a future, for callers that follow `isWritable` instead (cheaper per write).
+    public func writeBody(_ data: IOData) { sink.exchangeWriteBody(self, data) }
     /// Ends the response; the connection then serves the next request or closes.
     public func sendEnd() { sink.exchangeSendEnd(self) }
     /// Answers with the front's error response for `status` (honouring `error_page`)
@@ -143,6 +145,7 @@ protocol ExchangeSink: AnyObject {
     func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool)
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
+    func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)
     func exchangeSendEnd(_ exchange: HTTPExchange)
     func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus)
     func exchangeAbort(_ exchange: HTTPExchange)

@@ -102,6 +102,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         case body
     }
     private var sendTimer: Scheduled<Void>?
+    /// The `Server` and `Date` lines of the second `commonHeadersSecond` (see `writeCommonHeaders`).
+    private var commonHeaders = ByteBuffer()
+    private var commonHeadersSecond = -1
+    private var commonHeadersTokens = true
     private var keepaliveTimeout: Int64 = 75_000
     /// The client shut down its sending side: no further request can arrive.
     private var inputClosed = false
@@ -128,6 +132,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var chunked = false
         var closeAfter = false
         var noBody = false
+        /// A module's response head was written and no flush followed yet.
+        var unflushed = false
 
         init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
             self.request = request
@@ -599,12 +605,58 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     private func writeStatusLine(_ head: inout ByteBuffer, _ status: HTTPResponseStatus) {
-        head.writeString("HTTP/1.1 \(status.code) \(status.nginxReason)\r\n")
+        if case .ok = status {
+            head.writeStaticString("HTTP/1.1 200 OK\r\n")
+            return
+        }
+        // Piecewise: no interpolated String per response.
+        head.writeStaticString("HTTP/1.1 ")
+        let code = Int(status.code)
+        head.writeInteger(UInt8(48 + code / 100 % 10))
+        head.writeInteger(UInt8(48 + code / 10 % 10))
+        head.writeInteger(UInt8(48 + code % 10))
+        head.writeStaticString(" ")
+        head.writeString(status.nginxReason)
+        head.writeStaticString("\r\n")
     }
 
     private func writeCommonHeaders(_ head: inout ByteBuffer, location: LocationSettings) {
-        head.writeString(location.serverTokens ? "Server: \(FrontServerInfo.nameAndVersion)\r\n" : "Server: \(FrontServerInfo.name)\r\n")
-        head.writeString("Date: \(HTTPDate.now())\r\n")
+        // `Server` and `Date` lines as bytes, made again only when the second (or server_tokens) changes:
+        // a kept-alive connection copies them per response instead of formatting them.
+        let second = Int(time(nil))
+        if second != commonHeadersSecond || location.serverTokens != commonHeadersTokens {
+            commonHeadersSecond = second
+            commonHeadersTokens = location.serverTokens
+            var lines = ByteBuffer()
+            lines.writeStaticString("Server: ")
+            lines.writeString(location.serverTokens ? FrontServerInfo.nameAndVersion : FrontServerInfo.name)
+            lines.writeStaticString("\r\nDate: ")
+            lines.writeString(HTTPDate.now())
+            lines.writeStaticString("\r\n")
+            commonHeaders = lines
+        }
+        head.writeImmutableBuffer(commonHeaders)
+    }
+
+    /// Headers of a module's response the front writes itself (`Connection`, `Transfer-Encoding`,
+    /// `Keep-Alive`, `Server`, `Date`): compared in place, no lowercased copy per header.
+    static func isFrontOwnedHeader(_ name: String) -> Bool {
+        let lowercase: StaticString
+        switch name.utf8.count {
+        case 10: lowercase = name.utf8.first.map({ $0 | 0x20 }) == UInt8(ascii: "c") ? "connection" : "keep-alive"
+        case 17: lowercase = "transfer-encoding"
+        case 6: lowercase = "server"
+        case 4: lowercase = "date"
+        default: return false
+        }
+        var offset = 0
+        let expected = lowercase.utf8Start
+        for byte in name.utf8 {
+            let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+            if folded != expected[offset] { return false }
+            offset += 1
+        }
+        return true
     }
 
     /// The response is queued: log it, then serve the next request or close.
@@ -824,22 +876,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         writeStatusLine(&head, responseHead.status)
         writeCommonHeaders(&head, location: location)
         for (name, value) in responseHead.headers {
-            let lower = name.lowercased()
-            if lower == "connection" || lower == "transfer-encoding" || lower == "keep-alive" || lower == "server" || lower == "date" { continue }
-            // Piecewise: an interpolated line would be a String allocated per header.
-            head.writeString(name)
-            head.writeStaticString(": ")
-            head.writeString(value)
-            head.writeStaticString("\r\n")
+            if Self.isFrontOwnedHeader(name) { continue }
+            // No interpolated String per header line.
+            head.writeHeaderLine(name, value)
         }
-        if inFlight.chunked { head.writeString("Transfer-Encoding: chunked\r\n") }
-        head.writeString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
+        if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
+        head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
         for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
-        head.writeString("\r\n")
+        head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+        inFlight.unflushed = true
     }
 
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
@@ -850,6 +899,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
+        inFlight.unflushed = false
         let promise = context.eventLoop.makePromise(of: Void.self)
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
@@ -865,14 +915,35 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         return promise.futureResult
     }
 
+    /// `exchangeSendBody` for a caller that does not wait for the write: no promise, no future.
+    func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone,
+              !inFlight.noBody else { return }
+        let count = data.readableBytes
+        guard count > 0 else { return }
+        inFlight.bodyBytes += count
+        inFlight.unflushed = false
+        if inFlight.chunked {
+            var prefix = context.channel.allocator.buffer(capacity: 16)
+            prefix.writeString(String(count, radix: 16))
+            prefix.writeStaticString("\r\n")
+            context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
+            context.write(wrapOutboundOut(data), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "\r\n"))), promise: nil)
+        } else {
+            context.writeAndFlush(wrapOutboundOut(data), promise: nil)
+        }
+    }
+
     func exchangeSendEnd(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
         if inFlight.chunked && !inFlight.noBody {
-            var last = context.channel.allocator.buffer(capacity: 5)
-            last.writeString("0\r\n\r\n")
-            context.write(wrapOutboundOut(.byteBuffer(last)), promise: nil)
+            context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
+            inFlight.unflushed = true
         }
-        needsFlush = true
+        // Body writes flush as they go: a flush here would find nothing to write.
+        if inFlight.unflushed { needsFlush = true }
+        inFlight.unflushed = false
         inFlight.exchange = nil
         let bodyPending = !inFlight.bodyDone
         if bodyPending {

@@ -1,4 +1,5 @@
 import HTTPFront
+import NIOCore
 import NIOHTTP1
 
 /// nginx's header handling between client and upstream, as pure functions.
@@ -26,11 +27,12 @@ public enum HeaderRules {
     /// usually none or one, so an array: no set to build per request).
     static func connectionTokens(_ headers: HTTPHeaders) -> [String] {
         var tokens: [String] = []
-        for (name, value) in headers where name.equalsIgnoringASCIICase("connection") {
+        for (name, value) in headers where name.utf8.count == 10 && name.equalsIgnoringASCIICase("connection") {
+            // The usual single `keep-alive` / `close` names no header: no splitting, no array.
+            if value.equalsIgnoringASCIICase("keep-alive") || value.equalsIgnoringASCIICase("close") { continue }
             for token in value.split(separator: ",") {
                 let lower = token.trimmed(" \t").lowercased()
-                // `close` names no header and `keep-alive` is hop-by-hop anyway: the usual
-                // `Connection: keep-alive` / `close` then costs no array.
+                // `close` names no header and `keep-alive` is hop-by-hop anyway.
                 if lower == "close" || lower == "keep-alive" { continue }
                 if !tokens.contains(lower) { tokens.append(lower) }
             }
@@ -40,10 +42,18 @@ public enum HeaderRules {
 
     /// Whether `name` (any case) is hop-by-hop. Compared in place: no lowercased copy, no hashing.
     static func isHopByHop(_ name: String) -> Bool {
-        hopByHopNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
+        // By length first: most names match none of the nine.
+        switch name.utf8.count {
+        case 2: return name.equalsIgnoringASCIICase("te")
+        case 7: return name.equalsIgnoringASCIICase("upgrade") || name.equalsIgnoringASCIICase("trailer")
+        case 10: return name.equalsIgnoringASCIICase("connection") || name.equalsIgnoringASCIICase("keep-alive")
+        case 16: return name.equalsIgnoringASCIICase("proxy-connection")
+        case 17: return name.equalsIgnoringASCIICase("transfer-encoding")
+        case 18: return name.equalsIgnoringASCIICase("proxy-authenticate")
+        case 19: return name.equalsIgnoringASCIICase("proxy-authorization")
+        default: return false
+        }
     }
-
-    private static let hopByHopNames = Array(hopByHop)
 
     /// Whether `name` (any case) is one of `lowercasedNames`.
     static func isNamed(_ name: String, in lowercasedNames: [String]) -> Bool {
@@ -60,56 +70,119 @@ public enum HeaderRules {
     /// The headers of the upstream request: the merged `proxy_set_header` list (user's first,
     /// then nginx's defaults not overridden; empty values dropped), then the client's headers
     /// whose names are not in that list and are not hop-by-hop.
-    ///
-    /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
-    /// rather than lowercased and hashed into sets.
     public static func upstreamRequestHeaders(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
                                               passClientHeaders: Bool, framing: BodyFraming) -> HTTPHeaders {
         var out = HTTPHeaders()
         out.reserveCapacity(setHeaders.count + (passClientHeaders ? client.count : 0) + 1)
-        for (name, value) in setHeaders {
-            if name.equalsIgnoringASCIICase("content-length") || name.equalsIgnoringASCIICase("transfer-encoding") { continue }
-            if !value.isEmpty { out.add(name: name, value: value) }
+        forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
+                                     framing: framing) { name, value in out.add(name: name, value: value) }
+        return out
+    }
+
+    /// What the upstream request head says about its connection.
+    struct UpstreamRequestHeadInfo {
+        /// `Connection: close` (or HTTP/1.0 without `keep-alive`): the server will close after answering.
+        var closesConnection: Bool
+        /// An `Upgrade` header goes upstream (a WebSocket handshake configured the nginx way).
+        var upgrade: Bool
+    }
+
+    /// The upstream request head as bytes, written once per request straight into `buffer`
+    /// (no `HTTPHeaders` and no encoder on the way): the same headers as `upstreamRequestHeaders`.
+    static func writeUpstreamRequestHead(into buffer: inout ByteBuffer, method: String, uri: String, version: HTTPVersion,
+                                         setHeaders: [(name: String, value: String)], client: HTTPHeaders,
+                                         passClientHeaders: Bool, framing: BodyFraming) -> UpstreamRequestHeadInfo {
+        buffer.writeString(method)
+        buffer.writeStaticString(" ")
+        buffer.writeString(uri)
+        buffer.writeStaticString(version.minor >= 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n")
+        var close = false
+        var keepAlive = false
+        var upgrade = false
+        forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
+                                     framing: framing) { name, value in
+            buffer.writeHeaderLine(name, value)
+            switch name.utf8.count {
+            case 10 where name.equalsIgnoringASCIICase("connection"):
+                if value.equalsIgnoringASCIICase("close") {
+                    close = true
+                } else if value.equalsIgnoringASCIICase("keep-alive") {
+                    keepAlive = true
+                } else {
+                    let lower = value.lowercased()
+                    if lower.contains("close") { close = true }
+                    if lower.contains("keep-alive") { keepAlive = true }
+                }
+            case 7 where name.equalsIgnoringASCIICase("upgrade"):
+                upgrade = true
+            default:
+                break
+            }
+        }
+        buffer.writeStaticString("\r\n")
+        return UpstreamRequestHeadInfo(closesConnection: close || version.minor == 0 && version.major == 1 && !keepAlive,
+                                       upgrade: upgrade)
+    }
+
+    /// Calls `body` with each upstream request header in order (see `upstreamRequestHeaders`).
+    ///
+    /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
+    /// rather than lowercased and hashed into sets.
+    static func forEachUpstreamRequestHeader(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
+                                             passClientHeaders: Bool, framing: BodyFraming,
+                                             _ body: (String, String) -> Void) {
+        for (name, value) in setHeaders where !value.isEmpty {
+            let count = name.utf8.count
+            if count == 14 && name.equalsIgnoringASCIICase("content-length")
+                || count == 17 && name.equalsIgnoringASCIICase("transfer-encoding") { continue }
+            body(name, value)
         }
         switch framing {
         case .none: break
-        case .length(let length): out.add(name: "Content-Length", value: String(length))
-        case .chunked: out.add(name: "Transfer-Encoding", value: "chunked")
+        case .length(let length): body("Content-Length", String(length))
+        case .chunked: body("Transfer-Encoding", "chunked")
         }
-        guard passClientHeaders else { return out }
+        guard passClientHeaders else { return }
         let dropped = connectionTokens(client)
         for (name, value) in client {
-            if isHopByHop(name) || name.equalsIgnoringASCIICase("content-length")
-                || setHeaders.contains(where: { $0.name.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0.name) })
+            let count = name.utf8.count
+            if isHopByHop(name) || count == 14 && name.equalsIgnoringASCIICase("content-length")
+                || setHeaders.contains(where: { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) })
                 || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
-            out.add(name: name, value: value)
+            body(name, value)
         }
-        return out
     }
 
     /// The upstream response's headers as the client gets them: hop-by-hop and hidden ones removed
     /// (`Upgrade`/`Connection` kept on a 101), `Location`/`Refresh` rewritten by `proxy_redirect`.
     public static func clientResponseHeaders(upstream: HTTPHeaders, status: Int, hidden: Set<String>,
                                              redirects: [ProxyRedirectRule]) -> HTTPHeaders {
-        var out = HTTPHeaders()
+        clientResponseHeaders(upstream: upstream, status: status, hidden: Array(hidden), redirects: redirects)
+    }
+
+    /// The same, with the hidden names (lowercase) as an array: compared in place, once per response.
+    static func clientResponseHeaders(upstream: HTTPHeaders, status: Int, hidden: [String],
+                                      redirects: [ProxyRedirectRule]) -> HTTPHeaders {
+        var out: [(String, String)] = []
         out.reserveCapacity(upstream.count)
         let dropped = connectionTokens(upstream)
         for (name, value) in upstream {
             if status == 101, name.equalsIgnoringASCIICase("upgrade") || name.equalsIgnoringASCIICase("connection") {
-                out.add(name: name, value: value)
+                out.append((name, value))
                 continue
             }
             if isHopByHop(name) || (!dropped.isEmpty && isNamed(name, in: dropped)) { continue }
-            if hidden.contains(where: { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }) { continue }
-            if name.equalsIgnoringASCIICase("location") || name.equalsIgnoringASCIICase("refresh") {
-                out.add(name: name, value: ProxyRedirectRule.rewrite(value, header: name.lowercased(), rules: redirects))
+            if isNamed(name, in: hidden) { continue }
+            let count = name.utf8.count
+            if count == 8 && name.equalsIgnoringASCIICase("location") || count == 7 && name.equalsIgnoringASCIICase("refresh") {
+                out.append((name, ProxyRedirectRule.rewrite(value, header: name.lowercased(), rules: redirects)))
                 continue
             }
-            out.add(name: name, value: value)
+            out.append((name, value))
         }
-        return out
+        return HTTPHeaders(out)
     }
 }
 
@@ -160,9 +233,18 @@ extension Substring {
 extension String {
     /// ASCII case-insensitive equality, without making lowercased copies (header names are ASCII).
     func equalsIgnoringASCIICase(_ other: String) -> Bool {
-        let a = utf8, b = other.utf8
-        guard a.count == b.count else { return false }
-        return a.elementsEqual(b) { x, y in
+        guard utf8.count == other.utf8.count else { return false }
+        let fast = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in
+                for i in 0..<a.count where a[i] != b[i] {
+                    let x = a[i] | 0x20
+                    guard x == b[i] | 0x20, x >= UInt8(ascii: "a"), x <= UInt8(ascii: "z") else { return false }
+                }
+                return true
+            }
+        }
+        if let fast, let result = fast { return result }
+        return utf8.elementsEqual(other.utf8) { x, y in
             x == y || (x | 0x20 == y | 0x20 && (x | 0x20) >= UInt8(ascii: "a") && (x | 0x20) <= UInt8(ascii: "z"))
         }
     }

@@ -20,9 +20,15 @@ public protocol ProxyClient: AnyObject {
     func resumeBody()
     func sendHead(_ head: HTTPResponseHead)
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
+    /// `sendBody` without a future (the proxy follows `isWritable` for backpressure).
+    func writeBody(_ data: IOData)
     func sendEnd()
     func sendError(_ status: HTTPResponseStatus)
     func abort()
+}
+
+extension ProxyClient {
+    public func writeBody(_ data: IOData) { sendBody(data) }
 }
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {

@@ -86,11 +86,16 @@ final class ProxyRequest: UpstreamResponseDelegate {
     let startedAt = NIODeadline.now()
     var tryStartedAt = NIODeadline.now()
     var tries: [UpstreamTry] = []
-    /// `proxy_set_header` values rendered for this request.
-    let setHeaders: [(String, String)]
-    var requestHeaders: HTTPHeaders
+    /// `proxy_set_header` values rendered for this request (kept to write the head again with a counted body).
+    let setHeaders: [(name: String, value: String)]
+    /// The upstream request head, serialised once (a retry writes it again).
+    var requestHead: ByteBuffer
     var requestVersion: HTTPVersion
     var closesUpstream: Bool
+    /// The request head sent upstream has an `Upgrade` header.
+    var upgradeRequested: Bool
+    /// The request body goes upstream with chunked framing (written here, there is no encoder).
+    var chunksRequestBody: Bool
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
@@ -118,21 +123,27 @@ final class ProxyRequest: UpstreamResponseDelegate {
         } else {
             framing = .chunked
         }
-        setHeaders = settings.setHeaders.map { ($0.name, $0.value.render(variables, proxy: proxyVariables)) }
-        (requestHeaders, requestVersion, closesUpstream) = Self.upstreamHead(setHeaders: setHeaders, client: client,
-                                                                            settings: settings, framing: framing)
+        // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
+        setHeaders = settings.setHeaders.map {
+            (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
+        }
+        (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) =
+            Self.upstreamHead(setHeaders: setHeaders, client: client, settings: settings, uri: upstreamURI, framing: framing)
     }
 
-    static func upstreamHead(setHeaders: [(String, String)], client: any ProxyClient, settings: ProxySettings,
-                             framing: HeaderRules.BodyFraming) -> (HTTPHeaders, HTTPVersion, closes: Bool) {
-        let headers = HeaderRules.upstreamRequestHeaders(setHeaders: setHeaders, client: client.head.headers,
-                                                         passClientHeaders: settings.passRequestHeaders, framing: framing)
+    static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, settings: ProxySettings,
+                             uri: String, framing: HeaderRules.BodyFraming)
+        -> (head: ByteBuffer, version: HTTPVersion, closes: Bool, upgrade: Bool, chunked: Bool) {
         // A streamed chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
-        // (a buffered one is counted first and sent with Content-Length, as nginx does).
+        // (a stored one is counted first and sent with Content-Length, as nginx does).
         let version = framing == .chunked ? .http1_1 : settings.httpVersion
-        let closes = headers["connection"].contains { $0.lowercased().contains("close") }
-            || version == .http1_0 && !headers["connection"].contains { $0.lowercased().contains("keep-alive") }
-        return (headers, version, closes)
+        var head = ByteBuffer()
+        head.reserveCapacity(512)
+        let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: uri,
+                                                        version: version, setHeaders: setHeaders,
+                                                        client: client.head.headers,
+                                                        passClientHeaders: settings.passRequestHeaders, framing: framing)
+        return (head, version, info.closesConnection, info.upgrade, framing == .chunked)
     }
 
     // MARK: Start and peer selection
@@ -203,8 +214,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard bodyState == .buffered, spool.writesDone, connection == nil, !holdingPeer, tries.isEmpty else { return }
         if client.requestBodyLength == nil {
             // Counted now: sent with Content-Length, as nginx sends a buffered chunked body.
-            (requestHeaders, requestVersion, closesUpstream) = Self.upstreamHead(
-                setHeaders: setHeaders, client: client, settings: settings, framing: .length(Int(spool.totalBytes)))
+            (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) = Self.upstreamHead(
+                setHeaders: setHeaders, client: client, settings: settings, uri: upstreamURI,
+                framing: .length(Int(spool.totalBytes)))
         }
         nextPeer(first: true)
     }
@@ -314,21 +326,33 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
+        let maxHeadSize = settings.upstreamHeaderBufferSize
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.milliseconds(settings.connectTimeout))
-            .channelOption(.autoRead, value: false)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // Header values come from the front's parser and the config: no second validation pass.
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers(leftOverBytesStrategy: .forwardBytes,
-                                                                              enableOutboundHeaderValidation: false)
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                    // Set here, synchronously, rather than as a bootstrap option: each bootstrap
+                    // option is applied through its own chain of futures, per connection.
+                    // The initializer runs before the channel is registered, so no read starts early.
+                    try channel.syncOptions?.setOption(.autoRead, value: false)
+                    // One handler does the whole upstream protocol (no codec pipeline).
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
                 }
             }
         let future: EventLoopFuture<any Channel>
         switch address {
         case .unix(let path):
-            future = bootstrap.connect(unixDomainSocketPath: path)
+            if let socket = UnixSocketConnect.connectNow(path: path) {
+                // Connected already (a listening Unix socket accepts at once): the channel starts
+                // from the connected socket, skipping the bootstrap's connect state and timer.
+                // `enableMPTCP` only drops the bootstrap's default TCP_NODELAY option here (meaningless
+                // on a Unix socket, yet applied through a chain of futures per connection); it cannot
+                // change the protocol of a socket that already exists.
+                future = bootstrap.enableMPTCP(true).withConnectedSocket(socket)
+            } else {
+                // Refused, missing, or a full backlog: the bootstrap connects (with the timeout) and reports it.
+                future = bootstrap.connect(unixDomainSocketPath: path)
+            }
         case .tcp(let host, let port):
             if let address = try? SocketAddress(ipAddress: host, port: port) {
                 future = bootstrap.connect(to: address)
@@ -365,35 +389,35 @@ final class ProxyRequest: UpstreamResponseDelegate {
         connection.handler.delegate = self
         connection.requestsServed += 1
         requestSent = true
-        let head = HTTPRequestHead(version: requestVersion, method: client.head.method, uri: upstreamURI,
-                                   headers: requestHeaders)
+        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: settings.upstreamHeaderBufferSize)
         let channel = connection.channel
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
         switch bodyState {
         case .none, .done:
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            channel.writeAndFlush(requestHead, promise: nil)
             armReadTimer()
         case .buffered:
             guard let parts = requestSpool?.replayParts() else {
                 upstreamFailed(.error, message: "cannot read the buffered request body back")
                 return
             }
+            channel.write(requestHead, promise: nil)
+            // A stored body always goes with Content-Length (see `requestSpoolProgressed`): written as is.
             for part in parts {
                 if let handle = part.handle {
                     let sent = loop.makePromise(of: Void.self)
                     sent.futureResult.whenComplete { _ in try? handle.close() }
-                    channel.write(HTTPClientRequestPart.body(part.data), promise: sent)
+                    channel.write(part.data, promise: sent)
                 } else {
-                    channel.write(HTTPClientRequestPart.body(part.data), promise: nil)
+                    channel.write(part.data, promise: nil)
                 }
             }
             bodyWritesPending = true
             let written = loop.makePromise(of: Void.self)
             written.futureResult.assumeIsolated().whenComplete { [self] _ in bodyWritesPending = false }
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: written)
+            channel.writeAndFlush(ByteBuffer(), promise: written)
             armReadTimer()
         case .notStarted:
-            channel.flush()
+            channel.writeAndFlush(requestHead, promise: nil)
             bodyState = .streaming
             bodySent = true
             client.readBody { [self] part in requestBodyPart(part) }
@@ -419,17 +443,42 @@ final class ProxyRequest: UpstreamResponseDelegate {
                 finish(status: .payloadTooLarge)
                 return
             }
-            channel.writeAndFlush(HTTPClientRequestPart.body(.byteBuffer(buffer)), promise: nil)
+            writeBodyBytes(buffer, on: channel)
+            channel.flush()
             if !channel.isWritable {
                 client.pauseBody()
                 armSendTimer()
             }
         case .end:
             bodyState = .done
-            channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            writeBodyEnd(on: channel)
             armReadTimer()
         case .failed:
             clientClosed()
+        }
+    }
+
+    /// Request body bytes as they go on the wire: a chunk when the body is chunked upstream.
+    func writeBodyBytes(_ buffer: ByteBuffer, on channel: any Channel) {
+        guard buffer.readableBytes > 0 else { return }
+        if chunksRequestBody {
+            var size = channel.allocator.buffer(capacity: 18)
+            size.writeString(String(buffer.readableBytes, radix: 16))
+            size.writeStaticString("\r\n")
+            channel.write(size, promise: nil)
+            channel.write(buffer, promise: nil)
+            channel.write(ByteBuffer(staticString: "\r\n"), promise: nil)
+        } else {
+            channel.write(buffer, promise: nil)
+        }
+    }
+
+    /// The end of the request body (the last chunk when chunked), flushed.
+    func writeBodyEnd(on channel: any Channel) {
+        if chunksRequestBody {
+            channel.writeAndFlush(ByteBuffer(staticString: "0\r\n\r\n"), promise: nil)
+        } else {
+            channel.flush()
         }
     }
 
@@ -463,14 +512,14 @@ final class ProxyRequest: UpstreamResponseDelegate {
             nextPeer(first: false)
             return
         }
-        upstreamKeepAlive = head.isKeepAlive && !closesUpstream
+        upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
         switch head.headers.first(name: "x-accel-buffering")?.lowercased() {
         case "yes": responseBuffering = true
         case "no": responseBuffering = false
         default: responseBuffering = settings.buffering
         }
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
-                                                        hidden: settings.hiddenResponseHeaders, redirects: settings.redirects)
+                                                        hidden: settings.hiddenResponseHeaderList, redirects: settings.redirects)
         responseHeadSent = true
         client.sendHead(HTTPResponseHead(version: client.head.version, status: head.status, headers: headers))
     }
@@ -494,7 +543,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             spool.append(buffer)
             responseSpool = spool
         } else {
-            client.sendBody(.byteBuffer(buffer))
+            client.writeBody(.byteBuffer(buffer))
         }
     }
 
@@ -503,8 +552,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func sendSpooled() {
         guard let spool = responseSpool else { return }
         while client.isWritable, let next = spool.takeNext() {
-            let sent = client.sendBody(next.data)
-            if let handle = next.handle { sent.whenComplete { _ in try? handle.close() } }
+            if let handle = next.handle {
+                client.sendBody(next.data).whenComplete { _ in try? handle.close() }
+            } else {
+                client.writeBody(next.data)
+            }
         }
         if upstreamEnded, spool.isEmpty { endSpooledResponse() }
     }
@@ -563,7 +615,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
     func startTunnel(_ head: HTTPResponseHead) {
         guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
-              !requestHeaders["upgrade"].isEmpty, !client.head.headers["upgrade"].isEmpty else {
+              upgradeRequested, !client.head.headers["upgrade"].isEmpty else {
             dropConnection()
             upstreamFailed(.invalidHeader, message: "upstream sent 101 Switching Protocols to a request that did not ask to upgrade")
             return
@@ -571,7 +623,24 @@ final class ProxyRequest: UpstreamResponseDelegate {
         tries[tries.count - 1].status = 101
         tries[tries.count - 1].responseTime = elapsed(since: tryStartedAt)
         let channel = connection.channel
-        let tunnel = TunnelHandler(
+        tunneling = true
+        responseHeadSent = true
+        let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
+                                                        hidden: settings.hiddenResponseHeaderList, redirects: [])
+        tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
+        tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
+                                                     headers: headers)) { [self] bytes in
+            guard let bytes else {
+                endTunnel()
+                return
+            }
+            armReadTimer()
+            channel.writeAndFlush(bytes, promise: nil)
+            if !channel.isWritable { client.pauseBody() }
+        }
+        guard !finished else { return }
+        // The handler stops parsing HTTP: bytes it read past the 101 and every later read go to the client.
+        connection.handler.startTunnel(
             onBytes: { [self] bytes in
                 armReadTimer()
                 tunnelClient.sendTunnelBytes(bytes)
@@ -579,49 +648,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
             onReadComplete: {
                 if tunnelClient.isWritable { channel.read() }
             })
-        // The response decoder also watches outgoing requests, so raw bytes may be written
-        // only once it has left the pipeline (after handing over any bytes it read past the 101).
-        let removed = loop.makePromise(of: Void.self)
-        do {
-            let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(tunnel, position: .before(connection.handler))
-            if let validator = try? pipeline.handler(type: NIOHTTPRequestHeadersValidator.self) {
-                pipeline.removeHandler(validator, promise: nil)
-            }
-            pipeline.removeHandler(try pipeline.handler(type: HTTPRequestEncoder.self), promise: nil)
-            pipeline.removeHandler(try pipeline.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: removed)
-        } catch {
-            removed.fail(error)
-        }
-        tunneling = true
-        responseHeadSent = true
-        removed.futureResult.assumeIsolated().whenComplete { [self] result in
-            guard !finished else { return }
-            if case .failure(let error) = result {
-                logger.error("cannot switch the upstream connection to a tunnel: \(error)")
-                tunneling = false
-                responseHeadSent = false
-                dropConnection()
-                releasePeer(failed: false)
-                finish(status: .badGateway)
-                return
-            }
-            let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
-                                                            hidden: settings.hiddenResponseHeaders, redirects: [])
-            tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
-            tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
-                                                         headers: headers)) { [self] bytes in
-                guard let bytes else {
-                    endTunnel()
-                    return
-                }
-                armReadTimer()
-                channel.writeAndFlush(bytes, promise: nil)
-                if !channel.isWritable { client.pauseBody() }
-            }
-            armReadTimer()
-            channel.read()
-        }
+        armReadTimer()
+        channel.read()
     }
 
     /// Either side closed or went idle: close both.
@@ -651,8 +679,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func upstreamDidFail(_ error: any Error) {
         if tunneling { endTunnel(); return }
         guard !finished, connection != nil else { return }
-        let condition: NextUpstreamPolicy.Condition = error is HTTPParserError ? .invalidHeader : .error
-        let message = condition == .invalidHeader ? "upstream sent invalid header: \(error)" : "\(error) while reading response header from upstream"
+        let condition: NextUpstreamPolicy.Condition = error is UpstreamResponseError ? .invalidHeader : .error
+        let message = "\(error) while reading response \(responseHeadSent ? "" : "header ")from upstream"
         dropConnection()
         upstreamFailed(condition, message: message)
     }

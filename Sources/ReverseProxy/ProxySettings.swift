@@ -20,7 +20,11 @@ public struct ProxySettings: Sendable {
     public var httpVersion: HTTPVersion = .http1_0
     public var passRequestHeaders = true
     public var passRequestBody = true
-    public var hiddenResponseHeaders: Set<String>
+    public var hiddenResponseHeaders: Set<String> {
+        didSet { hiddenResponseHeaderList = Array(hiddenResponseHeaders) }
+    }
+    /// The same names as an array, for the per-response filter (no hashing, no set iteration).
+    var hiddenResponseHeaderList: [String] = []
     public var redirects: [ProxyRedirectRule] = []
     /// `proxy_redirect default` with a variable `proxy_pass`: worked out per request.
     public var redirectDefault = true
@@ -49,6 +53,9 @@ public struct ProxySettings: Sendable {
     public var tempPath = "proxy_temp"
     /// `client_body_temp_path`, where `proxy_request_buffering on` keeps bodies past `client_body_buffer_size`.
     public var clientBodyTempPath = "client_body_temp"
+    /// `proxy_buffer_size` (nginx's default: one 4k page): the most a response head may take;
+    /// a larger one is "upstream sent too big header" (502).
+    public var upstreamHeaderBufferSize = 4096
 
     /// Compiles the proxy directives of `location`; nil when it has no `proxy_pass` of its own.
     public static func compile(location: ConfigScope, match: LocationMatch?) throws(ConfigError) -> ProxySettings? {
@@ -111,6 +118,7 @@ public struct ProxySettings: Sendable {
 
         var settings = ProxySettings(destination: destination, passDirective: pass, locationPrefix: prefix,
                                      setHeaders: headers, hiddenResponseHeaders: hidden)
+        settings.hiddenResponseHeaderList = Array(hidden)
         if let directive = location.effective("proxy_http_version") {
             switch directive.arguments.first?.value {
             case "1.0": settings.httpVersion = .http1_0
@@ -133,7 +141,8 @@ public struct ProxySettings: Sendable {
             settings.clientBodyBufferSize = Int(try DirectiveValues.size(directive))
         }
         var bufferSize = 4096
-        if let directive = location.effective("proxy_buffer_size") { bufferSize = Int(try DirectiveValues.size(directive)) }
+        if let directive = location.effective("proxy_buffer_size") { bufferSize = max(1, Int(try DirectiveValues.size(directive))) }
+        settings.upstreamHeaderBufferSize = bufferSize
         var bufferCount = 8, buffersSize = 4096
         if let directive = location.effective("proxy_buffers") {
             bufferCount = try DirectiveValues.integer(directive, at: 0)

@@ -16,14 +16,40 @@ protocol UpstreamResponseDelegate: AnyObject {
     func upstreamReadTimedOut()
 }
 
-/// The last handler of an upstream connection's pipeline: hands HTTP response parts to the
-/// request currently using the connection; an idle pooled connection has no delegate.
-final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPClientResponsePart
+/// The whole protocol of an upstream connection, as its only handler: the proxy writes the
+/// request as bytes (head serialised once, body framed by `ProxyRequest`), and this handler
+/// parses the response with `UpstreamResponseParser` and hands the parts to the request
+/// currently using the connection; an idle pooled connection has no delegate. After a `101`
+/// it becomes a byte tunnel. One handler and no codec keeps a fresh connection cheap to set
+/// up and a kept-alive one cheap per request.
+final class UpstreamHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
 
     weak var delegate: (any UpstreamResponseDelegate)?
     /// Called when an idle (pooled) connection closes or misbehaves, so the pool drops it.
     var onIdleClose: (() -> Void)?
+
+    private var parser: UpstreamResponseParser
+    /// Bytes received and not parsed yet (a partial head, or what arrived past a 101).
+    private var pending = ByteBuffer()
+    private var parsing = false
+    private var closed = false
+    /// Set once the connection is a tunnel: raw bytes go to these.
+    private var tunnelBytes: ((ByteBuffer) -> Void)?
+    private var tunnelReadComplete: (() -> Void)?
+
+    init(maxHeadSize: Int = 4096) {
+        parser = UpstreamResponseParser(maxHeadSize: maxHeadSize)
+    }
+
+    /// Whether the last response left the connection reusable (`Connection`, framing, HTTP version).
+    var responseAllowsKeepAlive: Bool { parser.keepAlive }
+
+    /// A request is being sent on this connection: parse its response.
+    func expectResponse(toHEAD: Bool, maxHeadSize: Int) {
+        parser.maxHeadSize = maxHeadSize
+        parser.expectResponse(toHEAD: toHEAD)
+    }
 
     /// When the request using this connection times out (`proxy_read_timeout` from the last read); nil when none waits.
     private var readDeadline: NIODeadline?
@@ -61,25 +87,75 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
         readTimer = nil
     }
 
+    /// Turns the connection into a byte tunnel (after a `101`): bytes already read past the
+    /// response head are delivered at once, then every read.
+    func startTunnel(onBytes: @escaping (ByteBuffer) -> Void, onReadComplete: @escaping () -> Void) {
+        tunnelBytes = onBytes
+        tunnelReadComplete = onReadComplete
+        if pending.readableBytes > 0 {
+            let early = pending
+            pending = ByteBuffer()
+            onBytes(early)
+        }
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelReadTimer()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        guard let delegate else {
-            // Bytes on an idle keep-alive connection: it is not reusable.
-            context.close(promise: nil)
+        var incoming = unwrapInboundIn(data)
+        if let tunnelBytes {
+            tunnelBytes(incoming)
             return
         }
-        switch part {
-        case .head(let head): delegate.upstreamDidReceiveHead(head)
-        case .body(let buffer): delegate.upstreamDidReceiveBody(buffer)
-        case .end: delegate.upstreamDidReceiveEnd()
+        if pending.readableBytes == 0 {
+            pending = incoming
+        } else {
+            pending.writeBuffer(&incoming)
         }
+        parse(context: context)
+    }
+
+    private func parse(context: ChannelHandlerContext) {
+        guard !parsing else { return }
+        parsing = true
+        defer { parsing = false }
+        while !closed, tunnelBytes == nil {
+            guard let delegate else {
+                // Bytes on an idle keep-alive connection (or past a response): it is not reusable.
+                if pending.readableBytes > 0 {
+                    pending.clear()
+                    closed = true
+                    context.close(promise: nil)
+                }
+                return
+            }
+            let event: UpstreamResponseParser.Event?
+            do {
+                event = try parser.next(&pending)
+            } catch {
+                pending.clear()
+                closed = true
+                delegate.upstreamDidFail(error)
+                context.close(promise: nil)
+                return
+            }
+            guard let event else { break }
+            switch event {
+            case .head(let head): delegate.upstreamDidReceiveHead(head)
+            case .body(let buffer): delegate.upstreamDidReceiveBody(buffer)
+            case .end: delegate.upstreamDidReceiveEnd()
+            }
+        }
+        if pending.readableBytes == 0 { pending.clear() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if let tunnelReadComplete {
+            tunnelReadComplete()
+            return
+        }
         delegate?.upstreamReadComplete()
     }
 
@@ -94,9 +170,15 @@ final class UpstreamHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        closed = true
         cancelReadTimer()
         if let delegate {
-            delegate.upstreamDidClose()
+            if tunnelBytes == nil, case .some(.some(.end)) = parser.connectionClosed() {
+                // The end of a body delimited by the connection's close.
+                delegate.upstreamDidReceiveEnd()
+            } else {
+                delegate.upstreamDidClose()
+            }
         } else {
             onIdleClose?()
         }
@@ -118,28 +200,5 @@ final class UpstreamConnection {
         self.channel = channel
         self.handler = handler
         self.address = address
-    }
-}
-
-/// Replaces the HTTP codec on an upstream connection once it answered `101`: raw bytes from
-/// the server go to the tunnel's owner, which relays them to the client.
-final class TunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    let onBytes: (ByteBuffer) -> Void
-    let onReadComplete: () -> Void
-
-    init(onBytes: @escaping (ByteBuffer) -> Void, onReadComplete: @escaping () -> Void) {
-        self.onBytes = onBytes
-        self.onReadComplete = onReadComplete
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        onBytes(unwrapInboundIn(data))
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        onReadComplete()
-        context.fireChannelReadComplete()
     }
 }
