@@ -74,6 +74,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var responseBuffering = false
     /// The upstream finished while the client still had spooled bytes to take.
     var upstreamEnded = false
+    /// The response head's headers, kept only for `$upstream_http_*` when an access log reads them.
+    var lastResponseHeaders: HTTPHeaders?
     /// A stored body is still being written to the upstream connection (an early answer must
     /// not put the connection back in the pool with part of a body still to go out).
     var bodyWritesPending = false
@@ -513,6 +515,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
+        if let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables { lastResponseHeaders = head.headers }
         switch head.headers.first(name: "x-accel-buffering")?.lowercased() {
         case "yes": responseBuffering = true
         case "no": responseBuffering = false
@@ -822,7 +825,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         client.onClientClose = nil
         client.onWritabilityChanged = nil
         if !tries.isEmpty, let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables {
-            sink.setUpstreamVariables(UpstreamVariableValues(tries))
+            sink.setUpstreamVariables(UpstreamVariableValues(tries, upstreamHeaders: lastResponseHeaders))
         }
     }
 

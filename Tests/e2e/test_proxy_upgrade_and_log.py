@@ -67,7 +67,7 @@ def test_upstream_variables_in_access_log(gantry, tmp_path, upstreams):
     port = free_port()
     log = tmp_path / "logs" / "proxy.log"
     front = Gantry(gantry, f"""
-    log_format up '$request_uri $status [$upstream_addr] [$upstream_status] [$upstream_response_time]';
+    log_format up '$request_uri $status [$upstream_addr] [$upstream_status] [$upstream_response_time] [$upstream_http_x_upstream] [$upstream_http_content_type] [$upstream_http_x_missing]';
     upstream app {{ server 127.0.0.1:{a.port}; server 127.0.0.1:{b.port}; }}
     server {{
         listen 127.0.0.1:{port};
@@ -82,9 +82,12 @@ def test_upstream_variables_in_access_log(gantry, tmp_path, upstreams):
         assert wait_for(lambda: log.exists() and log.read_text().count("\n") >= 3, timeout=5)
         lines = log.read_text().splitlines()
         assert lines[0].startswith(f"/one 200 [127.0.0.1:{a.port}] [200] [0.")
+        # $upstream_http_NAME: the answering server's response headers; unset ones log as "-", as in nginx.
+        assert lines[0].endswith("] [a] [application/json] [-]"), lines[0]
         # One of the two requests after the kill tried a first (refused: 502) and then b.
         retried = [l for l in lines[1:] if "," in l]
         assert retried and retried[0].startswith(
             f"/two 200 [127.0.0.1:{a.port}, 127.0.0.1:{b.port}] [502, 200] [")
+        assert retried[0].endswith("] [b] [application/json] [-]"), retried[0]
     finally:
         front.stop()
