@@ -91,6 +91,10 @@ public final class HTTPExchange {
     /// Whether the client socket accepts more without buffering in memory.
     public var isWritable: Bool { channel.isWritable }
 
+    /// Whether body pieces may be `FileRegion`s (sendfile). False once `sendHead` chose to gzip
+    /// the response on the fly: pieces must then be bytes.
+    public var acceptsFileRegions: Bool { sink.exchangeAcceptsFileRegions(self) }
+
     /// Sends the status line and headers. The front adds `Server`, `Date`,
     /// `Connection`, `add_header` values and the framing (`Transfer-Encoding:
     /// chunked` when no `Content-Length` is given on HTTP/1.1).
@@ -146,6 +150,7 @@ protocol ExchangeSink: AnyObject {
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)
+    func exchangeAcceptsFileRegions(_ exchange: HTTPExchange) -> Bool
     func exchangeSendEnd(_ exchange: HTTPExchange)
     func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus)
     func exchangeAbort(_ exchange: HTTPExchange)

@@ -1,3 +1,4 @@
+import NIOHTTP1
 import NginxConfig
 
 /// nginx's `ngx_http_gzip_ok`: whether a request may get a gzipped answer (on-the-fly `gzip` or
@@ -136,6 +137,14 @@ extension GzipPolicy {
 }
 
 extension GzipPolicy.Response {
+    /// A content module's answer (a proxied app's), from its headers as they will be sent.
+    static func moduleResponse(_ headers: HTTPHeaders, now: Int) -> GzipPolicy.Response {
+        let expires: Int?? = headers.first(name: "expires").map { HTTPDate.parse($0) }
+        let date = headers.first(name: "date").flatMap { HTTPDate.parse($0) } ?? now
+        return GzipPolicy.Response(expires: expires, date: date, cacheControl: headers[canonicalForm: "cache-control"].map(String.init),
+                                   hasLastModified: headers.contains(name: "last-modified"), hasETag: headers.contains(name: "etag"))
+    }
+
     /// A static file's answer as nginx's gzip filter sees it: `ETag` (`etag on`), what `expires`
     /// adds, and any `add_header Cache-Control|Expires`.
     static func staticFile(modificationTime: Int, etag: Bool, expires: Expires?, added: [(String, String)], now: Int)

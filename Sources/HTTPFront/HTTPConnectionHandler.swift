@@ -134,6 +134,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var noBody = false
         /// A module's response head was written and no flush followed yet.
         var unflushed = false
+        /// On-the-fly gzip of a module's response (`gzip on` and its rules).
+        var gzip: GzipStream?
 
         init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
             self.request = request
@@ -862,7 +864,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         applyHeaderFilters(&response, location: location, request: inFlight.request)
         let code = Int(responseHead.status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
-        let hasLength = responseHead.headers.contains(name: "content-length")
+        let compresses = shouldCompress(responseHead, status: code, request: &inFlight.request, location: location)
+        if compresses, let level = location.gzip?.level {
+            inFlight.gzip = GzipStream(level: level)
+        }
+        let hasLength = inFlight.gzip == nil && responseHead.headers.contains(name: "content-length")
         var keepAlive = inFlight.keepAlive && location.keepaliveTimeout > 0 && requestCount < location.keepaliveRequests
         if !hasLength && !inFlight.noBody {
             if inFlight.request.head.version.minor >= 1 {
@@ -877,8 +883,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         writeCommonHeaders(&head, location: location)
         for (name, value) in responseHead.headers {
             if Self.isFrontOwnedHeader(name) { continue }
+            if inFlight.gzip != nil, name.utf8.count == 14, name.lowercased() == "content-length" { continue }
             // No interpolated String per header line.
             head.writeHeaderLine(name, value)
+        }
+        if inFlight.gzip != nil {
+            head.writeStaticString("Content-Encoding: gzip\r\n")
+            if location.gzipVary { head.writeStaticString("Vary: Accept-Encoding\r\n") }
         }
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
@@ -891,11 +902,50 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.unflushed = true
     }
 
+    /// nginx's gzip header filter for a module's answer: `gzip on`, status 200/403/404, no
+    /// `Content-Encoding` yet, long enough (`gzip_min_length`, when the length is known), a type in
+    /// `gzip_types`, a body to send, a client that takes gzip, and `ngx_http_gzip_ok`.
+    private func shouldCompress(_ head: HTTPResponseHead, status: Int, request: inout FrontRequest,
+                                location: LocationSettings) -> Bool {
+        guard let gzip = location.gzip, status == 200 || status == 403 || status == 404,
+              !request.isHead, request.acceptsGzip else { return false }
+        let headers = head.headers
+        if let encoding = headers.first(name: "content-encoding"), !encoding.isEmpty { return false }
+        if let length = headers.first(name: "content-length").flatMap(Int.init), length < gzip.minLength { return false }
+        let type = headers.first(name: "content-type")?.split(separator: ";").first
+            .map { $0.trimmingSpaces().lowercased() } ?? ""
+        guard gzip.anyType || gzip.types.contains(type) else { return false }
+        let requestHeaders = request.head.headers
+        let facts = GzipPolicy.Request(major: request.head.version.major, minor: request.head.version.minor,
+                                       hasVia: requestHeaders.contains(name: "via"),
+                                       hasAuthorization: requestHeaders.contains(name: "authorization"),
+                                       userAgent: requestHeaders.first(name: "user-agent"))
+        return location.gzipPolicy.allows(facts, .moduleResponse(headers, now: Int(Glibc.time(nil))))
+    }
+
+    /// A body piece as it goes out: compressed when the response is gzipped on the fly.
+    private func compressed(_ data: IOData, _ inFlight: InFlight, _ context: ChannelHandlerContext) -> IOData {
+        guard let gzip = inFlight.gzip else { return data }
+        guard case .byteBuffer(let bytes) = data else {
+            // Modules ask `acceptsFileRegions` first; a region here cannot be compressed on the loop.
+            preconditionFailure("a file region sent in a gzipped response")
+        }
+        guard bytes.readableBytes > 0 else { return data }
+        return .byteBuffer(gzip.compress(bytes, allocator: context.channel.allocator))
+    }
+
+    /// False while the response is compressed on the fly: body pieces must then be bytes.
+    func exchangeAcceptsFileRegions(_ exchange: HTTPExchange) -> Bool {
+        guard let inFlight = current, inFlight.exchange === exchange else { return true }
+        return inFlight.gzip == nil
+    }
+
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else {
             return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
+        let data = compressed(data, inFlight, context)
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
@@ -919,6 +969,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone,
               !inFlight.noBody else { return }
+        let data = compressed(data, inFlight, context)
         let count = data.readableBytes
         guard count > 0 else { return }
         inFlight.bodyBytes += count
@@ -937,6 +988,24 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func exchangeSendEnd(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
+        if let gzip = inFlight.gzip, !inFlight.noBody {
+            inFlight.gzip = nil
+            let tail = gzip.finish(allocator: context.channel.allocator)
+            if tail.readableBytes > 0 {
+                inFlight.bodyBytes += tail.readableBytes
+                if inFlight.chunked {
+                    var prefix = context.channel.allocator.buffer(capacity: 16)
+                    prefix.writeString(String(tail.readableBytes, radix: 16))
+                    prefix.writeStaticString("\r\n")
+                    context.write(wrapOutboundOut(.byteBuffer(prefix)), promise: nil)
+                    context.write(wrapOutboundOut(.byteBuffer(tail)), promise: nil)
+                    context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "\r\n"))), promise: nil)
+                } else {
+                    context.write(wrapOutboundOut(.byteBuffer(tail)), promise: nil)
+                }
+                inFlight.unflushed = true
+            }
+        }
         if inFlight.chunked && !inFlight.noBody {
             context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
             inFlight.unflushed = true

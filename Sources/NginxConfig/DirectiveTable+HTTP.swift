@@ -148,7 +148,7 @@ extension DirectiveTable {
               note: "`epoch`, `max`, `off`, `[modified] [+|-]TIME`; `@TIME` (time of day) is refused."),
         // MARK: ngx_http_gzip_module
         .init(module: "http_gzip", "gzip", hslIf, .flag, .supported, value: .flag,
-              note: "Whole files compressed off the event loop and cached per (inode, mtime, size, level); files over 8 MiB are sent uncompressed."),
+              note: "Static files: compressed whole off the event loop and cached per (inode, mtime, size, level); files over 8 MiB are sent uncompressed. Proxied (app) answers: compressed as they stream, under nginx's rules (status 200/403/404, `gzip_types`, `gzip_min_length` when the length is known, `gzip_proxied` for requests with `Via`); each piece is flushed, so a streamed answer is not held back. Such an answer is spooled in memory only (`proxy_buffers`) for a slow client."),
         .init(module: "http_gzip", "gzip_types", hsl, .oneOrMore, .supported, repeatable: true),
         .init(module: "http_gzip", "gzip_comp_level", hsl, .take1, .supported, value: .number),
         .init(module: "http_gzip", "gzip_min_length", hsl, .take1, .supported, value: .offset),

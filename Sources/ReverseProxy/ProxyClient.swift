@@ -13,6 +13,8 @@ public protocol ProxyClient: AnyObject {
     var requestBodyLength: Int? { get }
     var hasRequestBody: Bool { get }
     var isWritable: Bool { get }
+    /// False when body pieces must be bytes (the front gzips the response on the fly).
+    var acceptsFileRegions: Bool { get }
     var onWritabilityChanged: ((Bool) -> Void)? { get set }
     var onClientClose: (() -> Void)? { get set }
     func readBody(_ onPart: @escaping (RequestBodyPart) -> Void)

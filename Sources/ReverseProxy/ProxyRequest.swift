@@ -536,8 +536,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
             sendSpooled()
         } else if responseBuffering, !client.isWritable {
             // The client lags: keep reading the upstream into memory, then a temp file.
+            // A response gzipped on the fly takes bytes only: memory, then backpressure.
+            let fileLimit = client.acceptsFileRegions ? settings.maxTempFileSize : 0
             let spool = BodySpool(mode: .consumable, memoryLimit: settings.responseMemoryLimit,
-                                  fileLimit: settings.maxTempFileSize, writeLimit: settings.tempFileWriteSize,
+                                  fileLimit: fileLimit, writeLimit: settings.tempFileWriteSize,
                                   directory: settings.tempPath, loop: loop, logger: logger)
             spool.onProgress = { [self] in
                 sendSpooled()

@@ -58,6 +58,7 @@ final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
     var requestBodyLength: Int? { nil }
     var hasRequestBody: Bool { false }
     var isWritable: Bool { true }
+    var acceptsFileRegions: Bool { true }
     var onWritabilityChanged: ((Bool) -> Void)?
     var onClientClose: (() -> Void)?
     var seen = Seen()
