@@ -923,12 +923,15 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         return location.gzipPolicy.allows(facts, .moduleResponse(headers, now: Int(Glibc.time(nil))))
     }
 
-    /// A body piece as it goes out: compressed when the response is gzipped on the fly.
-    private func compressed(_ data: IOData, _ inFlight: InFlight, _ context: ChannelHandlerContext) -> IOData {
+    /// A body piece as it goes out: compressed when the response is gzipped on the fly. Nil
+    /// when it cannot be (a file region: modules ask `acceptsFileRegions` first); the response
+    /// is then cut, as a truncated answer is all that is left to give.
+    private func compressed(_ data: IOData, _ inFlight: InFlight, _ context: ChannelHandlerContext) -> IOData? {
         guard let gzip = inFlight.gzip else { return data }
         guard case .byteBuffer(let bytes) = data else {
-            // Modules ask `acceptsFileRegions` first; a region here cannot be compressed on the loop.
-            preconditionFailure("a file region sent in a gzipped response")
+            front.logger.error("a content module sent a file region in a response gzipped on the fly; the response is cut")
+            if let exchange = inFlight.exchange { exchangeAbort(exchange) }
+            return nil
         }
         guard bytes.readableBytes > 0 else { return data }
         return .byteBuffer(gzip.compress(bytes, allocator: context.channel.allocator))
@@ -945,7 +948,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel)
         }
         if inFlight.noBody { return context.eventLoop.makeSucceededVoidFuture() }
-        let data = compressed(data, inFlight, context)
+        guard let data = compressed(data, inFlight, context) else { return eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
@@ -969,7 +972,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone,
               !inFlight.noBody else { return }
-        let data = compressed(data, inFlight, context)
+        guard let data = compressed(data, inFlight, context) else { return }
         let count = data.readableBytes
         guard count > 0 else { return }
         inFlight.bodyBytes += count
