@@ -334,7 +334,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             startRequest(box.head)
         }
         if current == nil, buffer.readableBytes == 0 {
-            buffer.clear()
+            // Idle: let the last read's storage go (the next read brings its own), so an idle
+            // keep-alive connection holds no read buffer.
+            buffer = ByteBuffer()
         }
         if current == nil && inputClosed && !closing {
             closeAfterWrites()
