@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOHTTP1
+import Logging
 import NginxConfig
 
 /// One request as it goes through nginx's phases; internal redirects
@@ -48,6 +49,13 @@ enum EngineStep {
 /// cache returns `.probe` and the caller probes it on the thread pool.
 final class RequestEngine {
     let cache = OpenFileCache()
+    /// The front's error log (`access forbidden by rule`).
+    let logger: Logger?
+
+    init(logger: Logger? = nil) {
+        self.logger = logger
+    }
+
     private(set) var gzipCache: [GzipKey: ByteBuffer] = [:]
     private var gzipCacheBytes = 0
     /// Compressed bodies kept per event loop; past this the cache starts over.
@@ -107,6 +115,12 @@ final class RequestEngine {
             }
             if let action = location.returnAction {
                 return returnResponse(action, &request, location: location)
+            }
+            // nginx's access phase: after `return` (rewrite phase), before any content.
+            if !location.access.isEmpty && !location.access.allows(request.variables.remoteAddress) {
+                let head = request.head
+                logger?.error("access forbidden by rule, client: \(request.variables.remoteAddress), request: \"\(head.method) \(head.target) HTTP/\(head.version.major).\(head.version.minor)\"")
+                return .respond(errorResponse(.forbidden, &request, location: location))
             }
             if let handler = location.content {
                 return .content(handler, location)
