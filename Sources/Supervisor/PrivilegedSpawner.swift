@@ -29,7 +29,9 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
 
     /// Starts `executable spawner --allow …` (call it while still root), and makes this process
     /// the child subreaper that will adopt the workers.
-    public static func start(allowed: [WorkerCredentials], executable: String = "/proc/self/exe") throws(SystemError) -> PrivilegedSpawner {
+    /// - Parameter errorLog: the only file it will open for a worker's stderr.
+    public static func start(allowed: [WorkerCredentials], errorLog: String?,
+                             executable: String = "/proc/self/exe") throws(SystemError) -> PrivilegedSpawner {
         guard setChildSubreaper() else { throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)", errno) }
         var pair: [Int32] = [-1, -1]
         let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -37,6 +39,7 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
         defer { close(pair[1]) }
         var arguments = ["spawner"]
         for credentials in allowed { arguments += ["--allow", credentials.encoded] }
+        if let errorLog { arguments += ["--error-log", errorLog] }
         let launched: WorkerLauncher.Launched
         do {
             launched = try WorkerLauncher.launch(executable: executable, arguments: arguments, sharedFDs: [pair[1]])

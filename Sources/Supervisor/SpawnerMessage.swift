@@ -79,11 +79,17 @@ public enum SpawnerReply: Equatable, Sendable {
     }
 }
 
-/// What the spawner accepts: accounts named at its start (never root), its own binary only.
+/// What the spawner accepts: accounts named at its start (never root), its own binary only, and
+/// for a worker's stderr only the error log named at its start — the spawner opens it as root,
+/// so a request may not name another file.
 public struct SpawnerPolicy: Sendable {
     public var allowed: Set<WorkerCredentials>
+    public var errorLog: String?
 
-    public init(allowed: Set<WorkerCredentials>) { self.allowed = allowed }
+    public init(allowed: Set<WorkerCredentials>, errorLog: String? = nil) {
+        self.allowed = allowed
+        self.errorLog = errorLog
+    }
 
     /// Why `request` is refused, or nil.
     public func refusal(of request: SpawnerRequest, spawned: Set<Int32>) -> String? {
@@ -93,6 +99,7 @@ public struct SpawnerPolicy: Sendable {
             if !allowed.contains(spawn.credentials) { return "\(spawn.credentials) is not an account of the configuration" }
             if spawn.executable != "/proc/self/exe" { return "only gantry itself is started" }
             if spawn.arguments.first != "worker" { return "only `gantry worker` is started" }
+            if let path = spawn.standardError, path != errorLog { return "\(path) is not the error log" }
             return nil
         case .signal(let pid, _):
             return spawned.contains(pid) ? nil : "pid \(pid) is not a worker of this spawner"

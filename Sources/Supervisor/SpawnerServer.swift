@@ -23,7 +23,14 @@ public enum SpawnerServer {
                         reply = start(spawn, descriptors: message.descriptors, programName: programName)
                         if case .ok(let pid) = reply { spawned.insert(pid) }
                     case .signal(let pid, let signal):
-                        reply = kill(pid, signal) == 0 ? .ok(0) : .error("kill(\(pid), \(signal)): \(String(cString: strerror(errno)))")
+                        // A pid it started may have been reaped and reused since: only a process of a
+                        // configured account is signalled.
+                        if let uid = processUID(of: pid), policy.allowed.contains(where: { $0.uid == uid }) {
+                            reply = kill(pid, signal) == 0 ? .ok(0) : .error("kill(\(pid), \(signal)): \(String(cString: strerror(errno)))")
+                        } else {
+                            spawned.remove(pid)
+                            reply = .error("pid \(pid) is gone")
+                        }
                     }
                 }
             } else {
@@ -31,6 +38,12 @@ public enum SpawnerServer {
             }
             do { try DescriptorPassing.send(socket, reply.encoded, descriptors: []) } catch { _exit(1) }
         }
+    }
+
+    /// The (effective) uid of a process: the owner of its `/proc/PID` directory.
+    private static func processUID(of pid: pid_t) -> uid_t? {
+        var info = stat()
+        return stat("/proc/\(pid)", &info) == 0 ? info.st_uid : nil
     }
 
     /// Forks twice: the middle process exits at once, so the worker is adopted by the master (the

@@ -99,7 +99,8 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         var spawner: PrivilegedSpawner?
         if !poolAccounts.isEmpty {
             do {
-                spawner = try PrivilegedSpawner.start(allowed: Array(Set(poolAccounts.values)))
+                spawner = try PrivilegedSpawner.start(allowed: Array(Set(poolAccounts.values)),
+                                                      errorLog: Self.errorLogPath(configuration))
             } catch {
                 server.shutdownGracefully(timeout: .zero)
                 fail("cannot start the privileged spawner: \(error)")
@@ -456,13 +457,12 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
 
     /// A pool's own socket directory: its account creates sockets there; the front's group may
     /// enter it and remove a dead worker's socket (setgid, so the sockets get that group too), others
-    /// may not: 02770.
+    /// may not: 02770. An existing directory (`socket_dir`) is left as it is: its owner set it up.
     private func makePoolDirectory(_ path: String, owner: WorkerCredentials, frontGroup: gid_t) {
         var info = stat()
-        if stat(path, &info) != 0 {
-            guard mkdir(path, 0o770) == 0 else {
-                fail("mkdir() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
-            }
+        if stat(path, &info) == 0 { return }
+        guard mkdir(path, 0o700) == 0 else {
+            fail("mkdir() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
         }
         guard chown(path, owner.uid, frontGroup) == 0, chmod(path, 0o2770) == 0 else {
             fail("chown() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")

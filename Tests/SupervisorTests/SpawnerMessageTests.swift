@@ -27,7 +27,7 @@ private let account = WorkerCredentials(uid: 999, gid: 995, groups: [995, 20])
 }
 
 @Test func theSpawnerStartsOnlyGantryWorkersAsConfiguredAccounts() {
-    let policy = SpawnerPolicy(allowed: [account])
+    let policy = SpawnerPolicy(allowed: [account], errorLog: "/var/log/gantry/error.log")
     func spawn(_ credentials: WorkerCredentials, executable: String = "/proc/self/exe", arguments: [String] = ["worker", "a:b"]) -> SpawnerRequest {
         .spawn(.init(credentials: credentials, standardError: nil, unlinkFirst: nil, executable: executable, arguments: arguments))
     }
@@ -36,6 +36,12 @@ private let account = WorkerCredentials(uid: 999, gid: 995, groups: [995, 20])
     #expect(policy.refusal(of: spawn(WorkerCredentials(uid: 1000, gid: 1000, groups: [])), spawned: []) != nil)
     #expect(policy.refusal(of: spawn(account, executable: "/bin/sh"), spawned: []) != nil)
     #expect(policy.refusal(of: spawn(account, arguments: ["spawner"]), spawned: []) != nil)
+    // The worker's stderr is the configured error log or nothing: the spawner opens it as root.
+    func withStderr(_ path: String) -> SpawnerRequest {
+        .spawn(.init(credentials: account, standardError: path, unlinkFirst: nil, executable: "/proc/self/exe", arguments: ["worker", "a:b"]))
+    }
+    #expect(policy.refusal(of: withStderr("/var/log/gantry/error.log"), spawned: []) == nil)
+    #expect(policy.refusal(of: withStderr("/etc/cron.d/evil"), spawned: []) != nil)
     // Signals only reach workers it started.
     #expect(policy.refusal(of: .signal(pid: 1, signal: SIGKILL), spawned: [4242]) != nil)
     #expect(policy.refusal(of: .signal(pid: 4242, signal: SIGKILL), spawned: [4242]) == nil)
