@@ -29,9 +29,7 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
 
     /// Starts `executable spawner --allow …` (call it while still root), and makes this process
     /// the child subreaper that will adopt the workers.
-    /// - Parameter errorLog: the only file it will open for a worker's stderr.
-    public static func start(allowed: [WorkerCredentials], errorLog: String?,
-                             executable: String = "/proc/self/exe") throws(SystemError) -> PrivilegedSpawner {
+    public static func start(allowed: [WorkerCredentials], executable: String = "/proc/self/exe") throws(SystemError) -> PrivilegedSpawner {
         guard setChildSubreaper() else { throw SystemError("prctl(PR_SET_CHILD_SUBREAPER)", errno) }
         var pair: [Int32] = [-1, -1]
         let type = Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -39,7 +37,6 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
         defer { close(pair[1]) }
         var arguments = ["spawner"]
         for credentials in allowed { arguments += ["--allow", credentials.encoded] }
-        if let errorLog { arguments += ["--error-log", errorLog] }
         let launched: WorkerLauncher.Launched
         do {
             launched = try WorkerLauncher.launch(executable: executable, arguments: arguments, sharedFDs: [pair[1]])
@@ -54,16 +51,16 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
 
     /// Like ``WorkerLauncher/launch(executable:arguments:sharedFDs:)``, as `credentials`.
     func launch(executable: String, arguments: [String], sharedFDs: [Int32], credentials: WorkerCredentials,
-                       standardError: String?, unlinkFirst: String?) throws(SystemError) -> WorkerLauncher.Launched {
+                       standardError: Int32?, unlinkFirst: String?) throws(SystemError) -> WorkerLauncher.Launched {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SystemError("socketpair", errno)
         }
         let (masterEnd, workerEnd) = (pair[0], pair[1])
         defer { close(workerEnd) }
-        let request = SpawnerRequest.spawn(.init(credentials: credentials, standardError: standardError, unlinkFirst: unlinkFirst,
+        let request = SpawnerRequest.spawn(.init(credentials: credentials, standardError: standardError != nil, unlinkFirst: unlinkFirst,
                                                  executable: executable, arguments: arguments))
-        switch try exchange(request, descriptors: [workerEnd] + sharedFDs) {
+        switch try exchange(request, descriptors: [workerEnd] + sharedFDs + (standardError.map { [$0] } ?? [])) {
         case .ok(let pid):
             _ = fcntl(masterEnd, F_SETFL, fcntl(masterEnd, F_GETFL) | O_NONBLOCK)
             return WorkerLauncher.Launched(pid: pid, control: masterEnd)

@@ -49,14 +49,10 @@ public enum SpawnerServer {
     /// Forks twice: the middle process exits at once, so the worker is adopted by the master (the
     /// subreaper). The worker sets up its descriptors, takes the account, and execs.
     private static func start(_ spawn: SpawnerRequest.Spawn, descriptors: [Int32], programName: String) -> SpawnerReply {
-        guard !descriptors.isEmpty else { return .error("no control channel passed") }
-        var standardError: Int32 = -1
-        if let path = spawn.standardError {
-            // Opened here, as root: the worker's account may not be able to open the shared error log.
-            standardError = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-            guard standardError >= 0 else { return .error("open() \"\(path)\" failed: \(String(cString: strerror(errno)))") }
-        }
-        defer { if standardError >= 0 { close(standardError) } }
+        guard descriptors.count >= (spawn.standardError ? 2 : 1) else { return .error("descriptors missing") }
+        // The last one, when flagged, is the worker's stderr (the master's log relay); it is closed with the others.
+        let standardError: Int32 = spawn.standardError ? descriptors.last! : -1
+        let descriptors = spawn.standardError ? Array(descriptors.dropLast()) : descriptors
         var pidPipe: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pidPipe) == 0 else { return .error("socketpair: \(String(cString: strerror(errno)))") }
         defer { close(pidPipe[0]) }

@@ -382,7 +382,7 @@ public final class Supervisor: @unchecked Sendable {
             if let credentials = configuration.credentials {
                 guard let spawner else { throw SystemError("no privileged spawner for pool \"\(configuration.name)\"", EPERM) }
                 launched = try spawner.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared,
-                                              credentials: credentials, standardError: configuration.standardErrorPath,
+                                              credentials: credentials, standardError: configuration.standardErrorFD,
                                               unlinkFirst: configuration.socketPath(for: id))
             } else {
                 launched = try WorkerLauncher.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared)

@@ -10,15 +10,12 @@ struct SpawnerCommand: ParsableCommand {
     @Option(help: "An account workers may run as: UID:GID:GROUP,GROUP…")
     var allow: [String] = []
 
-    @Option(name: .customLong("error-log"), help: "The one file the workers' stderr may be (opened by the spawner).")
-    var errorLog: String?
-
     func run() throws {
         var allowed = Set<WorkerCredentials>()
         for entry in allow {
             guard let credentials = WorkerCredentials(encoded: entry) else { throw ValidationError("invalid --allow \"\(entry)\"") }
             allowed.insert(credentials)
         }
-        SpawnerServer.run(socket: PrivilegedSpawner.requestFD, policy: SpawnerPolicy(allowed: allowed, errorLog: errorLog))
+        SpawnerServer.run(socket: PrivilegedSpawner.requestFD, policy: SpawnerPolicy(allowed: allowed))
     }
 }
