@@ -330,15 +330,23 @@ final class RequestEngine {
         var file = file
         var contentEncoding: String?
         var status = request.errorStatus ?? .ok
-        if location.gzipStatic != .off && status == .ok
-            && (location.gzipStatic == .always || (request.acceptsGzip && gzipAllowed(file, &request, location: location))) {
-            let gzPath = path + ".gz"
-            guard let gz = probe(gzPath, base: base, location) else {
-                return .probe(ProbeKey(path: gzPath, base: base, policy: location.symlinks))
-            }
-            if case .file(let compressed) = gz {
-                file = compressed
-                contentEncoding = "gzip"
+        // nginx says `Vary: Accept-Encoding` (gzip_vary) whenever a compressed form exists or could be
+        // made, whether or not this client gets it.
+        var varies = false
+        if location.gzipStatic != .off && status == .ok {
+            let allowed = location.gzipStatic == .always || (request.acceptsGzip && gzipAllowed(file, &request, location: location))
+            if allowed || location.gzipVary {
+                let gzPath = path + ".gz"
+                guard let gz = probe(gzPath, base: base, location) else {
+                    return .probe(ProbeKey(path: gzPath, base: base, policy: location.symlinks))
+                }
+                if case .file(let compressed) = gz {
+                    varies = location.gzipStatic == .on  // `always` does not vary, as nginx
+                    if allowed {
+                        file = compressed
+                        contentEncoding = "gzip"
+                    }
+                }
             }
         }
         let contentType = location.types.type(forFileName: path) ?? location.defaultType
@@ -377,11 +385,15 @@ final class RequestEngine {
         }
         if let contentEncoding {
             response.headers.append(("Content-Encoding", contentEncoding))
-            if location.gzipVary { response.headers.append(("Vary", "Accept-Encoding")) }
         }
         response.suppressBody = request.isHead
 
         // On-the-fly gzip for small-enough text types.
+        if let gzip = location.gzip, contentEncoding == nil, status == .ok,
+           file.size >= gzip.minLength, gzip.anyType || gzip.types.contains(contentType) {
+            varies = true
+        }
+        if location.gzipVary && varies { response.headers.append(("Vary", "Accept-Encoding")) }
         if let gzip = location.gzip, contentEncoding == nil, status == .ok, request.acceptsGzip,
            file.size >= gzip.minLength, file.size <= Gzip.maximumSize, gzip.anyType || gzip.types.contains(contentType),
            gzipAllowed(file, &request, location: location) {
@@ -392,7 +404,6 @@ final class RequestEngine {
                 response.headers.append(("ETag", "W/" + etag))
             }
             response.headers.append(("Content-Encoding", "gzip"))
-            if location.gzipVary { response.headers.append(("Vary", "Accept-Encoding")) }
             response.body = [.bytes(compressed)]
             response.contentLength = compressed.readableBytes
             return .respond(response)
