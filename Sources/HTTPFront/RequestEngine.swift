@@ -26,10 +26,10 @@ struct FrontRequest {
     var location: LocationSettings?
 
     var isHead: Bool { head.method == "HEAD" }
+    /// nginx reads the first `Accept-Encoding` line (see ``GzipPolicy/acceptsGzip(_:)``).
     var acceptsGzip: Bool {
-        head.headers["accept-encoding"].contains { value in
-            value.lowercased().split(separator: ",").contains { $0.trimmingSpaces().split(separator: ";").first?.trimmingSpaces() == "gzip" }
-        }
+        guard let value = head.headers.first(name: "accept-encoding") else { return false }
+        return GzipPolicy.acceptsGzip(value)
     }
 }
 
