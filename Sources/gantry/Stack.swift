@@ -447,7 +447,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             }
             let credentials: WorkerCredentials
             do { credentials = try WorkerCredentials.lookUp(user: user, group: plan.group) } catch {
-                throw ConfigError("\(error) failed in app_pool \"\(plan.name)\"", at: directive?.location)
+                throw ConfigError("\(error.operation) failed (app_pool \"\(plan.name)\")", at: directive?.location)
             }
             if credentials.uid == frontUID && credentials.gid == frontGID { continue }
             guard credentials.uid != 0, credentials.gid != 0 else {
