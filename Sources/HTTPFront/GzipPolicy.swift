@@ -180,3 +180,69 @@ extension GzipPolicy.Response {
                                    hasLastModified: false, hasETag: etag)
     }
 }
+
+extension GzipPolicy {
+    /// nginx's reading of `Accept-Encoding` (`ngx_http_gzip_accept_encoding`): a `gzip` token
+    /// (after the start, a comma or a space, any case) whose quality, if given, is not zero.
+    /// nginx's quirks are kept: the digits after the point are added up, at most three of them.
+    static func acceptsGzip(_ value: String) -> Bool {
+        let bytes = Array(value.utf8)
+        guard bytes.count >= 4 else { return false }
+        if bytes.starts(with: Array("gzip,".utf8)) { return true }
+        var searchFrom = 0
+        var tokenEnd: Int?
+        while searchFrom + 4 <= bytes.count {
+            guard let found = (searchFrom...(bytes.count - 4)).first(where: { index in
+                zip(bytes[index..<index + 4], "gzip".utf8).allSatisfy { $0 | 0x20 == $1 }
+            }) else { return false }
+            if found == 0 || bytes[found - 1] == UInt8(ascii: ",") || bytes[found - 1] == UInt8(ascii: " ") {
+                tokenEnd = found + 4
+                break
+            }
+            searchFrom = found + 4
+        }
+        guard var position = tokenEnd else { return false }
+        // After the token: spaces, then `,` (accepted), `;` (a parameter) or the end.
+        while position < bytes.count {
+            let byte = bytes[position]
+            position += 1
+            switch byte {
+            case UInt8(ascii: ","): return true
+            case UInt8(ascii: " "): continue
+            case UInt8(ascii: ";"): return quality(bytes, from: position)
+            default: return false
+            }
+        }
+        return true
+    }
+
+    private static func quality(_ bytes: [UInt8], from start: Int) -> Bool {
+        var position = start
+        while position < bytes.count {
+            let byte = bytes[position]
+            position += 1
+            if byte == UInt8(ascii: " ") { continue }
+            guard byte | 0x20 == UInt8(ascii: "q") else { return false }
+            guard position + 2 <= bytes.count, bytes[position] == UInt8(ascii: "=") else { return false }
+            return qualityValue(bytes[(position + 1)...]) != 0
+        }
+        return true
+    }
+
+    private static func qualityValue(_ bytes: ArraySlice<UInt8>) -> Int {
+        var iterator = bytes.makeIterator()
+        guard let first = iterator.next(), first == UInt8(ascii: "0") || first == UInt8(ascii: "1") else { return 0 }
+        var value = Int(first - UInt8(ascii: "0")) * 100
+        guard let second = iterator.next() else { return value }
+        if second == UInt8(ascii: ",") || second == UInt8(ascii: " ") { return value }
+        guard second == UInt8(ascii: ".") else { return 0 }
+        var digits = 0
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: ",") || byte == UInt8(ascii: " ") { break }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return 0 }
+            value += Int(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        return value > 100 || digits > 3 ? 0 : value
+    }
+}

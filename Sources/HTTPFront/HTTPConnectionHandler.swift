@@ -17,7 +17,7 @@ final class FrontContext: Sendable {
         self.configuration = configuration
         self.threadPool = threadPool
         self.logger = logger
-        self.engines = EngineRegistry()
+        self.engines = EngineRegistry(logger: logger)
     }
 }
 
@@ -25,6 +25,9 @@ final class FrontContext: Sendable {
 final class EngineRegistry: @unchecked Sendable {
     private let lock = NSLock()
     private var engines: [ObjectIdentifier: RequestEngine] = [:]
+    private let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
 
     /// Called on `loop` only; the engine it returns is used on that loop only.
     func engine(for loop: any EventLoop) -> RequestEngine {
@@ -32,7 +35,7 @@ final class EngineRegistry: @unchecked Sendable {
         defer { lock.unlock() }
         let key = ObjectIdentifier(loop)
         if let engine = engines[key] { return engine }
-        let engine = RequestEngine()
+        let engine = RequestEngine(logger: logger)
         engines[key] = engine
         return engine
     }

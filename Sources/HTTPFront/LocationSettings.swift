@@ -85,6 +85,8 @@ final class LocationSettings: Sendable {
     let gzip: GzipSettings?
     /// `gzip_http_version`, `gzip_proxied`, `gzip_disable`: who may get `gzip` and `gzip_static on`.
     let gzipPolicy: GzipPolicy
+    /// `allow` / `deny` (ngx_http_access_module).
+    let access: AccessRules
     let gzipVary: Bool
     let symlinks: SymlinkPolicy
     let accessLogs: [AccessLogTarget]
@@ -237,6 +239,7 @@ final class LocationSettings: Sendable {
         }
         gzipVary = try scope.flag("gzip_vary", default: false)
         gzipPolicy = try GzipPolicy(scope: scope)
+        access = try AccessRules(scope: scope)
 
         if let directive = scope.effective("disable_symlinks"), directive.values.count > 1 {
             throw ConfigError("\"disable_symlinks \(directive.values[1])\" is not supported by gantry", at: directive.location)

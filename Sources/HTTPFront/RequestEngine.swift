@@ -3,6 +3,7 @@ import Glibc
 #endif
 import NIOCore
 import NIOHTTP1
+import Logging
 import NginxConfig
 
 /// One request as it goes through nginx's phases; internal redirects
@@ -25,10 +26,10 @@ struct FrontRequest {
     var location: LocationSettings?
 
     var isHead: Bool { head.method == "HEAD" }
+    /// nginx reads the first `Accept-Encoding` line (see ``GzipPolicy/acceptsGzip(_:)``).
     var acceptsGzip: Bool {
-        head.headers["accept-encoding"].contains { value in
-            value.lowercased().split(separator: ",").contains { $0.trimmingSpaces().split(separator: ";").first?.trimmingSpaces() == "gzip" }
-        }
+        guard let value = head.headers.first(name: "accept-encoding") else { return false }
+        return GzipPolicy.acceptsGzip(value)
     }
 }
 
@@ -48,6 +49,13 @@ enum EngineStep {
 /// cache returns `.probe` and the caller probes it on the thread pool.
 final class RequestEngine {
     let cache = OpenFileCache()
+    /// The front's error log (`access forbidden by rule`).
+    let logger: Logger?
+
+    init(logger: Logger? = nil) {
+        self.logger = logger
+    }
+
     private(set) var gzipCache: [GzipKey: ByteBuffer] = [:]
     private var gzipCacheBytes = 0
     /// Compressed bodies kept per event loop; past this the cache starts over.
@@ -107,6 +115,12 @@ final class RequestEngine {
             }
             if let action = location.returnAction {
                 return returnResponse(action, &request, location: location)
+            }
+            // nginx's access phase: after `return` (rewrite phase), before any content.
+            if !location.access.isEmpty && !location.access.allows(request.variables.remoteAddress) {
+                let head = request.head
+                logger?.error("access forbidden by rule, client: \(request.variables.remoteAddress), request: \"\(head.method) \(head.target) HTTP/\(head.version.major).\(head.version.minor)\"")
+                return .respond(errorResponse(.forbidden, &request, location: location))
             }
             if let handler = location.content {
                 return .content(handler, location)
@@ -316,15 +330,23 @@ final class RequestEngine {
         var file = file
         var contentEncoding: String?
         var status = request.errorStatus ?? .ok
-        if location.gzipStatic != .off && status == .ok
-            && (location.gzipStatic == .always || (request.acceptsGzip && gzipAllowed(file, &request, location: location))) {
-            let gzPath = path + ".gz"
-            guard let gz = probe(gzPath, base: base, location) else {
-                return .probe(ProbeKey(path: gzPath, base: base, policy: location.symlinks))
-            }
-            if case .file(let compressed) = gz {
-                file = compressed
-                contentEncoding = "gzip"
+        // nginx says `Vary: Accept-Encoding` (gzip_vary) whenever a compressed form exists or could be
+        // made, whether or not this client gets it.
+        var varies = false
+        if location.gzipStatic != .off && status == .ok {
+            let allowed = location.gzipStatic == .always || (request.acceptsGzip && gzipAllowed(file, &request, location: location))
+            if allowed || location.gzipVary {
+                let gzPath = path + ".gz"
+                guard let gz = probe(gzPath, base: base, location) else {
+                    return .probe(ProbeKey(path: gzPath, base: base, policy: location.symlinks))
+                }
+                if case .file(let compressed) = gz {
+                    varies = location.gzipStatic == .on  // `always` does not vary, as nginx
+                    if allowed {
+                        file = compressed
+                        contentEncoding = "gzip"
+                    }
+                }
             }
         }
         let contentType = location.types.type(forFileName: path) ?? location.defaultType
@@ -363,11 +385,15 @@ final class RequestEngine {
         }
         if let contentEncoding {
             response.headers.append(("Content-Encoding", contentEncoding))
-            if location.gzipVary { response.headers.append(("Vary", "Accept-Encoding")) }
         }
         response.suppressBody = request.isHead
 
         // On-the-fly gzip for small-enough text types.
+        if let gzip = location.gzip, contentEncoding == nil, status == .ok,
+           file.size >= gzip.minLength, gzip.anyType || gzip.types.contains(contentType) {
+            varies = true
+        }
+        if location.gzipVary && varies { response.headers.append(("Vary", "Accept-Encoding")) }
         if let gzip = location.gzip, contentEncoding == nil, status == .ok, request.acceptsGzip,
            file.size >= gzip.minLength, file.size <= Gzip.maximumSize, gzip.anyType || gzip.types.contains(contentType),
            gzipAllowed(file, &request, location: location) {
@@ -378,7 +404,6 @@ final class RequestEngine {
                 response.headers.append(("ETag", "W/" + etag))
             }
             response.headers.append(("Content-Encoding", "gzip"))
-            if location.gzipVary { response.headers.append(("Vary", "Accept-Encoding")) }
             response.body = [.bytes(compressed)]
             response.contentLength = compressed.readableBytes
             return .respond(response)

@@ -184,6 +184,14 @@ struct ConfigValidator {
         let here = directive.location
         let values = directive.values
         switch directive.name {
+        case "allow", "deny":
+            // ngx_http_access_rule: `all`, `unix:`, an address or a CIDR block.
+            guard let parsed = AccessRule.parse(values[0], allow: directive.name == "allow") else {
+                throw ConfigError("invalid parameter \"\(values[0])\"", at: here)
+            }
+            if parsed.hostBitsSet {
+                warnings.append(ConfigWarning("low address bits of \(values[0]) are meaningless", at: here))
+            }
         case "autoindex":
             if try directive.flag() {
                 throw ConfigError("\"autoindex on\" is not supported by gantry", at: here)

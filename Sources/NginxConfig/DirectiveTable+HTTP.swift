@@ -172,8 +172,9 @@ extension DirectiveTable {
         .init(module: "http_rewrite", "rewrite_log", [.http, .server, .serverIf, .location, .locationIf], .flag, .unsupported, value: .flag),
         .init(module: "http_rewrite", "uninitialized_variable_warn", [.http, .server, .serverIf, .location, .locationIf], .flag, .accepted, value: .flag),
         // MARK: ngx_http_access_module
-        .init(module: "http_access", "allow", hslLimit, .take1, .unsupported, repeatable: true),
-        .init(module: "http_access", "deny", hslLimit, .take1, .unsupported, repeatable: true),
+        .init(module: "http_access", "allow", hslLimit, .take1, .supported, repeatable: true,
+              note: "IPv4/IPv6 addresses and CIDR blocks, `unix:`, `all`; first match wins, else allowed; denied: 403 and `access forbidden by rule`. The nearest level with any `allow`/`deny` gives the list, as nginx. Checked after `return`, as nginx's access phase; for proxied and static locations alike."),
+        .init(module: "http_access", "deny", hslLimit, .take1, .supported, repeatable: true, note: "See `allow`."),
         // MARK: ngx_http_auth_basic_module
         .init(module: "http_auth_basic", "auth_basic", hslLimit, .take1, .unsupported),
         .init(module: "http_auth_basic", "auth_basic_user_file", hslLimit, .take1, .unsupported),

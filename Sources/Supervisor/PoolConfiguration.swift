@@ -22,8 +22,9 @@ public struct PoolConfiguration: Sendable {
     public var sockets: WorkerSockets
     /// Another account than the master's (`user` in an `app_pool`): started by the ``PrivilegedSpawner``.
     public var credentials: WorkerCredentials?
-    /// With `credentials`: the error log the spawner opens (as root) for the workers' stderr.
-    public var standardErrorPath: String?
+    /// With `credentials`: the workers' stderr (a ``LogRelay``'s pipe, so that their lines reach the
+    /// error log the master re-opens on `USR1`, which their account may not be able to open).
+    public var standardErrorFD: Int32?
 
     public init(
         name: String,

@@ -51,16 +51,16 @@ public final class PrivilegedSpawner: @unchecked Sendable {  // the socket is us
 
     /// Like ``WorkerLauncher/launch(executable:arguments:sharedFDs:)``, as `credentials`.
     func launch(executable: String, arguments: [String], sharedFDs: [Int32], credentials: WorkerCredentials,
-                       standardError: String?, unlinkFirst: String?) throws(SystemError) -> WorkerLauncher.Launched {
+                       standardError: Int32?, unlinkFirst: String?) throws(SystemError) -> WorkerLauncher.Launched {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
             throw SystemError("socketpair", errno)
         }
         let (masterEnd, workerEnd) = (pair[0], pair[1])
         defer { close(workerEnd) }
-        let request = SpawnerRequest.spawn(.init(credentials: credentials, standardError: standardError, unlinkFirst: unlinkFirst,
+        let request = SpawnerRequest.spawn(.init(credentials: credentials, standardError: standardError != nil, unlinkFirst: unlinkFirst,
                                                  executable: executable, arguments: arguments))
-        switch try exchange(request, descriptors: [workerEnd] + sharedFDs) {
+        switch try exchange(request, descriptors: [workerEnd] + sharedFDs + (standardError.map { [$0] } ?? [])) {
         case .ok(let pid):
             _ = fcntl(masterEnd, F_SETFL, fcntl(masterEnd, F_GETFL) | O_NONBLOCK)
             return WorkerLauncher.Launched(pid: pid, control: masterEnd)

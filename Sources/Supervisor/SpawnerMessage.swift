@@ -2,7 +2,7 @@
 /// NUL-separated fields), and the replies. Kept free of I/O so it is tested apart.
 public enum SpawnerRequest: Equatable, Sendable {
     /// Start `executable arguments…` as `credentials`, with the passed descriptors on fd 3, 4, …
-    /// `standardError`: a file the spawner opens (as root, appending) for the worker's stderr.
+    /// `standardError`: the last descriptor passed is the worker's stderr (the master's log relay).
     /// `unlinkFirst`: a stale socket path the worker removes (as its own user) before exec.
     case spawn(Spawn)
     /// Deliver `signal` to a worker this spawner started (the master, another user, may not).
@@ -10,12 +10,12 @@ public enum SpawnerRequest: Equatable, Sendable {
 
     public struct Spawn: Equatable, Sendable {
         public var credentials: WorkerCredentials
-        public var standardError: String?
+        public var standardError: Bool
         public var unlinkFirst: String?
         public var executable: String
         public var arguments: [String]
 
-        public init(credentials: WorkerCredentials, standardError: String?, unlinkFirst: String?,
+        public init(credentials: WorkerCredentials, standardError: Bool, unlinkFirst: String?,
                     executable: String, arguments: [String]) {
             self.credentials = credentials
             self.standardError = standardError
@@ -29,7 +29,7 @@ public enum SpawnerRequest: Equatable, Sendable {
         let fields: [String]
         switch self {
         case .spawn(let spawn):
-            fields = ["spawn", spawn.credentials.encoded, spawn.standardError ?? "", spawn.unlinkFirst ?? "", spawn.executable]
+            fields = ["spawn", spawn.credentials.encoded, spawn.standardError ? "stderr" : "", spawn.unlinkFirst ?? "", spawn.executable]
                 + spawn.arguments
         case .signal(let pid, let signal):
             fields = ["signal", String(pid), String(signal)]
@@ -43,7 +43,7 @@ public enum SpawnerRequest: Equatable, Sendable {
         case "spawn":
             guard fields.count >= 5, let credentials = WorkerCredentials(encoded: fields[1]) else { return nil }
             self = .spawn(Spawn(credentials: credentials,
-                                standardError: fields[2].isEmpty ? nil : fields[2],
+                                standardError: fields[2] == "stderr",
                                 unlinkFirst: fields[3].isEmpty ? nil : fields[3],
                                 executable: fields[4], arguments: Array(fields.dropFirst(5))))
         case "signal":
@@ -80,10 +80,13 @@ public enum SpawnerReply: Equatable, Sendable {
 }
 
 /// What the spawner accepts: accounts named at its start (never root), its own binary only.
+/// It opens no file for a request: a worker's descriptors all come from the master.
 public struct SpawnerPolicy: Sendable {
     public var allowed: Set<WorkerCredentials>
 
-    public init(allowed: Set<WorkerCredentials>) { self.allowed = allowed }
+    public init(allowed: Set<WorkerCredentials>) {
+        self.allowed = allowed
+    }
 
     /// Why `request` is refused, or nil.
     public func refusal(of request: SpawnerRequest, spawned: Set<Int32>) -> String? {

@@ -23,7 +23,14 @@ public enum SpawnerServer {
                         reply = start(spawn, descriptors: message.descriptors, programName: programName)
                         if case .ok(let pid) = reply { spawned.insert(pid) }
                     case .signal(let pid, let signal):
-                        reply = kill(pid, signal) == 0 ? .ok(0) : .error("kill(\(pid), \(signal)): \(String(cString: strerror(errno)))")
+                        // A pid it started may have been reaped and reused since: only a process of a
+                        // configured account is signalled.
+                        if let uid = processUID(of: pid), policy.allowed.contains(where: { $0.uid == uid }) {
+                            reply = kill(pid, signal) == 0 ? .ok(0) : .error("kill(\(pid), \(signal)): \(String(cString: strerror(errno)))")
+                        } else {
+                            spawned.remove(pid)
+                            reply = .error("pid \(pid) is gone")
+                        }
                     }
                 }
             } else {
@@ -33,17 +40,19 @@ public enum SpawnerServer {
         }
     }
 
+    /// The (effective) uid of a process: the owner of its `/proc/PID` directory.
+    private static func processUID(of pid: pid_t) -> uid_t? {
+        var info = stat()
+        return stat("/proc/\(pid)", &info) == 0 ? info.st_uid : nil
+    }
+
     /// Forks twice: the middle process exits at once, so the worker is adopted by the master (the
     /// subreaper). The worker sets up its descriptors, takes the account, and execs.
     private static func start(_ spawn: SpawnerRequest.Spawn, descriptors: [Int32], programName: String) -> SpawnerReply {
-        guard !descriptors.isEmpty else { return .error("no control channel passed") }
-        var standardError: Int32 = -1
-        if let path = spawn.standardError {
-            // Opened here, as root: the worker's account may not be able to open the shared error log.
-            standardError = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-            guard standardError >= 0 else { return .error("open() \"\(path)\" failed: \(String(cString: strerror(errno)))") }
-        }
-        defer { if standardError >= 0 { close(standardError) } }
+        guard descriptors.count >= (spawn.standardError ? 2 : 1) else { return .error("descriptors missing") }
+        // The last one, when flagged, is the worker's stderr (the master's log relay); it is closed with the others.
+        let standardError: Int32 = spawn.standardError ? descriptors.last! : -1
+        let descriptors = spawn.standardError ? Array(descriptors.dropLast()) : descriptors
         var pidPipe: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pidPipe) == 0 else { return .error("socketpair: \(String(cString: strerror(errno)))") }
         defer { close(pidPipe[0]) }

@@ -280,6 +280,7 @@ public final class Supervisor: @unchecked Sendable {
     }
 
     private func reap(now: MonotonicInstant) {
+        if spawner != nil { reapAdopted(now: now) }
         for id in children.keys.sorted() {
             guard let child = children[id] else { continue }
             var status: Int32 = 0
@@ -292,11 +293,31 @@ public final class Supervisor: @unchecked Sendable {
             } else {
                 continue
             }
-            if let control = child.control { close(control) }
-            children.removeValue(forKey: id)
-            let configuration = pools[child.pool].configuration
-            if let path = configuration.socketPath(for: id) { unlink(path) }
-            perform(pools[child.pool].machine.exited(id, exit, now: now), pool: child.pool)
+            finish(id, exit, now: now)
+        }
+    }
+
+    private func finish(_ id: WorkerID, _ exit: WorkerExit, now: MonotonicInstant) {
+        guard let child = children.removeValue(forKey: id) else { return }
+        if let control = child.control { close(control) }
+        let configuration = pools[child.pool].configuration
+        if let path = configuration.socketPath(for: id) { unlink(path) }
+        perform(pools[child.pool].machine.exited(id, exit, now: now), pool: child.pool)
+    }
+
+    /// With a spawner this process is a child subreaper: besides its workers it adopts whatever
+    /// they leave behind (an app's daemonized subprocess). Any exited child is reaped here, so
+    /// none stays a zombie; a worker's exit goes to its pool as usual.
+    private func reapAdopted(now: MonotonicInstant) {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 { return }
+            if let id = children.first(where: { $0.value.pid == pid })?.key {
+                finish(id, WorkerExit(waitStatus: status), now: now)
+            } else {
+                logger.debug("reaped adopted process \(pid)")
+            }
         }
     }
 
@@ -361,7 +382,7 @@ public final class Supervisor: @unchecked Sendable {
             if let credentials = configuration.credentials {
                 guard let spawner else { throw SystemError("no privileged spawner for pool \"\(configuration.name)\"", EPERM) }
                 launched = try spawner.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared,
-                                              credentials: credentials, standardError: configuration.standardErrorPath,
+                                              credentials: credentials, standardError: configuration.standardErrorFD,
                                               unlinkFirst: configuration.socketPath(for: id))
             } else {
                 launched = try WorkerLauncher.launch(executable: configuration.executable, arguments: arguments, sharedFDs: shared)

@@ -26,6 +26,8 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
     /// Pools running as another account than the front's, as started (a reload may not change them).
     private var poolAccounts: [String: WorkerCredentials] = [:]
     private var currentPrivileges: StackPrivileges?
+    /// The stderr of workers of other accounts, copied into the error log (see `LogRelay`).
+    private var logRelay: LogRelay?
     /// Decides whether pool accounts apply, also at a reload (after the front dropped root).
     private let startedAsRoot = geteuid() == 0
     /// Plans by pool name, read by the endpoint callback on the supervisor thread.
@@ -102,6 +104,11 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         if !poolAccounts.isEmpty {
             do {
                 spawner = try PrivilegedSpawner.start(allowed: Array(Set(poolAccounts.values)))
+                // Their stderr reaches the error log through the front, which re-opens it on USR1.
+                if let errorLog = Self.errorLogPath(configuration) {
+                    logRelay = try LogRelay(path: errorLog)
+                    attachLogRelay(&poolPlans)
+                }
             } catch {
                 server.shutdownGracefully(timeout: .zero)
                 fail("cannot start the privileged spawner: \(error)")
@@ -239,6 +246,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 logger.notice("signal \(SIGUSR1) (SIGUSR1) received, reopening logs")
                 StackRunner.reopenErrorLog()
                 server.reopenLogFiles()
+                logRelay?.reopen()
                 // The workers re-open theirs (the error log they append to, their access log).
                 supervisor?.signalWorkers(SIGUSR1)
             case SIGQUIT:
@@ -291,6 +299,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             nextPlans = try StackPools.plans(for: next, privateSocketDirectory: privateSocketDirectory ?? "/tmp",
                                              workerErrorLog: Self.errorLogPath(next))
             let accounts = try assignPoolAccounts(&nextPlans, configuration: next, privileges: currentPrivileges)
+            attachLogRelay(&nextPlans)
             for (name, credentials) in accounts where poolAccounts[name] != credentials {
                 let location = next.http?.appPools.first(where: { $0.name == name })?.location
                 throw ConfigError("app_pool \"\(name)\" runs as an account it did not have at start (\(credentials)): that needs a restart", at: location)
@@ -420,7 +429,7 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
 
     /// The account each pool with its own `user`/`group` runs as, when it is not the front's:
     /// those pools get ``PoolConfiguration/credentials`` (started by the spawner) and their
-    /// workers' stderr is the error log the spawner opens for them.
+    /// workers' stderr is relayed into the error log by the front (`LogRelay`).
     private func assignPoolAccounts(_ plans: inout [AppPoolPlan], configuration: Configuration,
                                     privileges: StackPrivileges?) throws -> [String: WorkerCredentials] {
         var accounts: [String: WorkerCredentials] = [:]
@@ -441,15 +450,15 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
             }
             let credentials: WorkerCredentials
             do { credentials = try WorkerCredentials.lookUp(user: user, group: plan.group) } catch {
-                throw ConfigError("\(error) failed in app_pool \"\(plan.name)\"", at: directive?.location)
+                throw ConfigError("\(error.operation) failed (app_pool \"\(plan.name)\")", at: directive?.location)
             }
             if credentials.uid == frontUID && credentials.gid == frontGID { continue }
             guard credentials.uid != 0, credentials.gid != 0 else {
                 throw ConfigError("app_pool \"\(plan.name)\" workers may not run as root when the front does not", at: directive?.location)
             }
             plans[index].pool.credentials = credentials
+            // Its account may not open the error log: it writes to stderr, relayed by the front.
             if let position = plans[index].pool.arguments.firstIndex(of: "--error-logfile") {
-                plans[index].pool.standardErrorPath = plans[index].pool.arguments[position + 1]
                 plans[index].pool.arguments.removeSubrange(position...position + 1)
             }
             accounts[plan.name] = credentials
@@ -457,15 +466,21 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
         return accounts
     }
 
+    private func attachLogRelay(_ plans: inout [AppPoolPlan]) {
+        guard let logRelay else { return }
+        for index in plans.indices where plans[index].pool.credentials != nil {
+            plans[index].pool.standardErrorFD = logRelay.writeFD
+        }
+    }
+
     /// A pool's own socket directory: its account creates sockets there; the front's group may
     /// enter it and remove a dead worker's socket (setgid, so the sockets get that group too), others
-    /// may not: 02770.
+    /// may not: 02770. An existing directory (`socket_dir`) is left as it is: its owner set it up.
     private func makePoolDirectory(_ path: String, owner: WorkerCredentials, frontGroup: gid_t) {
         var info = stat()
-        if stat(path, &info) != 0 {
-            guard mkdir(path, 0o770) == 0 else {
-                fail("mkdir() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
-            }
+        if stat(path, &info) == 0 { return }
+        guard mkdir(path, 0o700) == 0 else {
+            fail("mkdir() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")
         }
         guard chown(path, owner.uid, frontGroup) == 0, chmod(path, 0o2770) == 0 else {
             fail("chown() \"\(path)\" failed (\(errno): \(String(cString: strerror(errno))))")

@@ -54,3 +54,12 @@ private func response(expires: Int?? = nil, cacheControl: [String] = [], lastMod
     #expect(!GzipPolicy.isMSIE6("MSIE"))
     #expect(!GzipPolicy.isMSIE6(""))
 }
+
+@Test func acceptEncodingIsReadAsNginxReadsIt() {
+    for accepted in ["gzip", "gzip, deflate", "deflate, gzip", "GZIP", "br,gzip ;q=1", "gzip;q=0.5", "gzip; q=1.000", "gzip;q=0.001", "gzip;"] {
+        #expect(GzipPolicy.acceptsGzip(accepted), "\(accepted)")
+    }
+    for refused in ["", "gz", "identity", "gzip;q=0", "gzip; q=0.000", "x-gzip", "gzip2", "gzip;q=2", "gzip;q=0.0001", "gzip;q=", "gzip;x"] {
+        #expect(!GzipPolicy.acceptsGzip(refused), "\(refused)")
+    }
+}

@@ -27,7 +27,7 @@ import Testing
         Case(events + "http\n;\n", #"directive "http" has no opening "{""#, line: 3),
         Case(events + "http {\n  root /x {\n  }\n}\n", #"directive "root" is not terminated by ";""#, line: 3),
         Case(events + "http {\n  proxy_cache one;\n}\n", #""proxy_cache" is not supported by gantry"#, line: 3),
-        Case(events + "http {\n  server {\n    location / {\n      deny all;\n    }\n  }\n}\n", #""deny" is not supported by gantry"#, line: 5),
+        Case(events + "http {\n  server {\n    location / {\n      auth_basic \"area\";\n    }\n  }\n}\n", #""auth_basic" is not supported by gantry"#, line: 5),
         // duplicates
         Case(events + "http {\n  root /a;\n  root /b;\n}\n", #""root" directive is duplicate"#, line: 4),
         Case(events + "http {}\nhttp {}\n", #""http" directive is duplicate"#, line: 3),

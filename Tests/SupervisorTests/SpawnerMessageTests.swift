@@ -7,7 +7,7 @@ import Testing
 private let account = WorkerCredentials(uid: 999, gid: 995, groups: [995, 20])
 
 @Test func spawnRequestsSurviveEncoding() {
-    let request = SpawnerRequest.spawn(.init(credentials: account, standardError: "/var/log/gantry/error.log",
+    let request = SpawnerRequest.spawn(.init(credentials: account, standardError: true,
                                              unlinkFirst: nil, executable: "/proc/self/exe",
                                              arguments: ["worker", "app:application", "--env", "A=b c", ""]))
     #expect(SpawnerRequest(decoding: request.encoded) == request)
@@ -29,13 +29,14 @@ private let account = WorkerCredentials(uid: 999, gid: 995, groups: [995, 20])
 @Test func theSpawnerStartsOnlyGantryWorkersAsConfiguredAccounts() {
     let policy = SpawnerPolicy(allowed: [account])
     func spawn(_ credentials: WorkerCredentials, executable: String = "/proc/self/exe", arguments: [String] = ["worker", "a:b"]) -> SpawnerRequest {
-        .spawn(.init(credentials: credentials, standardError: nil, unlinkFirst: nil, executable: executable, arguments: arguments))
+        .spawn(.init(credentials: credentials, standardError: false, unlinkFirst: nil, executable: executable, arguments: arguments))
     }
     #expect(policy.refusal(of: spawn(account), spawned: []) == nil)
     #expect(policy.refusal(of: spawn(WorkerCredentials(uid: 0, gid: 0, groups: [])), spawned: []) != nil)
     #expect(policy.refusal(of: spawn(WorkerCredentials(uid: 1000, gid: 1000, groups: [])), spawned: []) != nil)
     #expect(policy.refusal(of: spawn(account, executable: "/bin/sh"), spawned: []) != nil)
     #expect(policy.refusal(of: spawn(account, arguments: ["spawner"]), spawned: []) != nil)
+
     // Signals only reach workers it started.
     #expect(policy.refusal(of: .signal(pid: 1, signal: SIGKILL), spawned: [4242]) != nil)
     #expect(policy.refusal(of: .signal(pid: 4242, signal: SIGKILL), spawned: [4242]) == nil)

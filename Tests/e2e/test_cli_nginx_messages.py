@@ -117,10 +117,10 @@ def test_same_warnings_as_nginx(gantry, tmp_path, config):
 
 def test_unsupported_directive_is_refused_by_name(gantry, tmp_path):
     conf = tmp_path / "t.conf"
-    conf.write_text(E + "http {\n  server {\n    location / {\n      deny all;\n    }\n  }\n}\n")
+    conf.write_text(E + "http {\n  server {\n    location / {\n      auth_basic \"area\";\n    }\n  }\n}\n")
     code, err = run_test(gantry, tmp_path, conf)
     assert code == 1
-    assert emerg_line(err) == f'"deny" is not supported by gantry in {conf}:5'
+    assert emerg_line(err) == f'"auth_basic" is not supported by gantry in {conf}:5'
 
 
 # Documented differences (nginx-compat/directives.md): nginx refuses, Gantry accepts.

@@ -1,5 +1,6 @@
 """gzip_proxied, gzip_disable, gzip_http_version: the same requests to Gantry and to the real nginx,
 the same decision (compressed or not) for each."""
+import gzip
 import subprocess
 import time
 
@@ -28,6 +29,9 @@ LOCATIONS = {
     "v10": "gzip_http_version 1.0;",
     "disable": 'gzip_disable "curl/\\d" msie6;',
     "inherit": 'gzip_disable "^wget";',
+    "static": "gzip_static on;",
+    "static-proxied": "gzip_static on; gzip_proxied any;",
+    "static-always": "gzip_static always;",
 }
 
 USER_AGENTS = {
@@ -44,6 +48,15 @@ USER_AGENTS = {
 
 VARIANTS = [
     ("1.1", {}),
+    ("1.1", {"Accept-Encoding": "identity"}),
+    ("1.1", {"Accept-Encoding": "gzip;q=0"}),
+    ("1.1", {"Accept-Encoding": "gzip; q=0.000"}),
+    ("1.1", {"Accept-Encoding": "gzip;q=0.5"}),
+    ("1.1", {"Accept-Encoding": "deflate, gzip"}),
+    ("1.1", {"Accept-Encoding": "GZIP"}),
+    ("1.1", {"Accept-Encoding": "x-gzip"}),
+    ("1.1", {"Accept-Encoding": "gzip2"}),
+    ("1.1", {"Accept-Encoding": "br,gzip ;q=1"}),
     ("1.1", {"Via": "1.1 cdn"}),
     ("1.1", {"Via": "1.1 cdn", "Authorization": "Basic eDp5"}),
     ("1.0", {}),
@@ -64,6 +77,7 @@ http {{
         gzip on;
         gzip_types text/plain;
         gzip_min_length 1;
+        gzip_vary on;
         gzip_disable msie6;
 {locations}
     }}
@@ -71,15 +85,19 @@ http {{
 """
 
 
-def encoding(port, path, version, headers, agent):
-    lines = [f"GET {path} HTTP/{version}", "Host: localhost", "Accept-Encoding: gzip", "Connection: close"]
+def encoding(port, path, version, headers, agent, method="GET"):
+    headers = {"Accept-Encoding": "gzip", **headers}
+    lines = [f"{method} {path} HTTP/{version}", "Host: localhost", "Connection: close"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     if agent:
         lines.append(f"User-Agent: {agent}")
     data, _ = raw(("127.0.0.1", port), ("\r\n".join(lines) + "\r\n\r\n").encode(), timeout=5)
     head = data.split(b"\r\n\r\n", 1)[0].decode(errors="replace")
     assert head.split(" ", 2)[1] == "200", head
-    return "gzip" if "\r\ncontent-encoding: gzip" in head.lower() else "identity"
+    lowered = head.lower()
+    encoding = "gzip" if "\r\ncontent-encoding: gzip" in lowered else "identity"
+    # gzip_vary: nginx says Vary whenever the file could be compressed, compressed or not.
+    return encoding + (" +vary" if "\r\nvary: accept-encoding" in lowered else "")
 
 
 @pytest.fixture
@@ -88,6 +106,8 @@ def nginx_and_gantry(gantry, tmp_path):
     for name in LOCATIONS:
         (root / name).mkdir(parents=True)
         (root / name / "page.txt").write_text("compress me, " * 200)
+        if name.startswith("static"):
+            (root / name / "page.txt.gz").write_bytes(gzip.compress(b"precompressed, " * 200))
     nginx_port, gantry_port = free_port(), free_port()
     prefix = tmp_path / "nginx"
     (prefix / "logs").mkdir(parents=True)
@@ -121,14 +141,15 @@ def test_the_same_requests_get_the_same_compression_decisions_as_nginx(nginx_and
         for version, headers in VARIANTS:
             for label, agent in USER_AGENTS.items():
                 path = f"/{name}/page.txt"
-                expected = encoding(nginx_port, path, version, headers, agent)
-                got = encoding(gantry_port, path, version, headers, agent)
-                compressed += expected == "gzip"
-                if expected != got:
-                    differences.append(f"{path} HTTP/{version} {headers} UA={label}: nginx {expected}, gantry {got}")
+                for method in ("GET", "HEAD"):
+                    expected = encoding(nginx_port, path, version, headers, agent, method)
+                    got = encoding(gantry_port, path, version, headers, agent, method)
+                    compressed += expected.startswith("gzip")
+                    if expected != got:
+                        differences.append(f"{method} {path} HTTP/{version} {headers} UA={label}: nginx {expected}, gantry {got}")
     assert not differences, "\n".join(differences)
     # The matrix exercises both outcomes.
-    assert 0 < compressed < len(LOCATIONS) * len(VARIANTS) * len(USER_AGENTS)
+    assert 0 < compressed < 2 * len(LOCATIONS) * len(VARIANTS) * len(USER_AGENTS)
 
 
 def test_gunicorn_example_nginx_conf_style_passes_t(gantry, tmp_path):

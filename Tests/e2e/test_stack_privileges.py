@@ -184,6 +184,84 @@ def test_a_pool_runs_as_its_own_user_started_by_the_privileged_spawner(gantry):
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def test_a_pool_of_its_own_account_reloads_and_recycles(gantry):
+    pool_user = ensure_pool_user()
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-stack-pooluser-"))
+    os.chmod(directory, 0o755)
+    try:
+        shutil.copy(APPS / "stack_app.py", directory / "stack_app.py")
+        os.chmod(directory / "stack_app.py", 0o644)
+        port = free_privileged_port()
+        config = "user nobody nogroup;\n" + stack_config(
+            port, pool_block(workers=2, extra=f"user {POOL_USER}; max_requests 5;"))
+        stack = Stack(gantry, directory, config)
+        try:
+            before = {int(field(get(port, f"/{i}")[1], "pid")) for i in range(4)}
+            # -s reload: a new generation, started by the spawner again, serves; the old one drains.
+            after_line = len(stack.output())
+            stack.proc.send_signal(signal.SIGHUP)
+            assert stack.wait_for_output("reload complete", after=after_line), stack.output()
+            after = {int(field(get(port, f"/r{i}")[1], "pid")) for i in range(4)}
+            assert after and not (after & before)
+            # Recycling (max_requests 5) goes through the spawner too; no request fails meanwhile.
+            statuses, pids = [], set()
+            deadline = time.monotonic() + 30
+            while len(pids - after) < 2 and time.monotonic() < deadline:
+                status, body = get(port, f"/m{len(statuses)}")
+                statuses.append(status)
+                pids.add(int(field(body, "pid") or 0))
+                time.sleep(0.02)
+            assert set(statuses) == {200}
+            assert len(pids - after) >= 2, stack.output()[-2000:]
+            assert "reached max requests" in stack.output()
+            for pid in {int(field(get(port, f"/z{i}")[1], "pid")) for i in range(4)}:
+                assert status_field(pid, "Uid")[:1] == [str(pool_user.pw_uid)]
+        finally:
+            assert stack.stop(signal.SIGQUIT) == 0
+        # Nothing of the stack is left: no zombie, no worker.
+        leftovers = subprocess.run(["pgrep", "-f", f"gantry-{stack.proc.pid}-"], capture_output=True, text=True).stdout.split()
+        assert not leftovers
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_workers_of_another_account_log_through_the_front_and_follow_reopen(gantry):
+    nobody = pwd.getpwnam("nobody")
+    ensure_pool_user()
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-stack-pooluser-"))
+    os.chmod(directory, 0o755)
+    try:
+        shutil.copy(APPS / "stack_app.py", directory / "stack_app.py")
+        os.chmod(directory / "stack_app.py", 0o644)
+        logs = directory / "logs"
+        logs.mkdir()
+        os.chown(logs, nobody.pw_uid, -1)  # as logrotate's `create` would leave it for the front's account
+        port = free_privileged_port()
+        config = "user nobody nogroup;\n" + stack_config(port, pool_block(workers=2, extra=f"user {POOL_USER};")).replace(
+            "error_log stderr info;", "error_log logs/error.log info;")
+        stack = Stack(gantry, directory, config)
+        try:
+            workers = {field(get(port, f"/{i}")[1], "pid") for i in range(8)}
+            assert len(workers) == 2
+            # Their boot lines reached the file, though their account cannot open it.
+            text = (logs / "error.log").read_text()
+            assert all(f"[{pid}] [INFO] Booting worker" in text for pid in workers), text
+            (logs / "error.log").rename(logs / "error.log.1")
+            stack.proc.send_signal(signal.SIGUSR1)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and not (
+                    (logs / "error.log").exists()
+                    and all(f"[{pid}] [INFO] Handling signal: usr1" in (logs / "error.log").read_text() for pid in workers)):
+                time.sleep(0.05)
+            text = (logs / "error.log").read_text() if (logs / "error.log").exists() else ""
+            assert all(f"[{pid}] [INFO] Handling signal: usr1" in text for pid in workers), text
+            assert "Handling signal: usr1" not in (logs / "error.log.1").read_text()
+        finally:
+            assert stack.stop(signal.SIGQUIT) == 0
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def test_a_reload_may_not_give_a_pool_a_new_account(gantry):
     ensure_pool_user()
     directory = pathlib.Path(tempfile.mkdtemp(prefix="gantry-stack-pooluser-"))
