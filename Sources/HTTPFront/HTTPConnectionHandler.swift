@@ -869,8 +869,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         applyHeaderFilters(&response, location: location, request: inFlight.request)
         let code = Int(responseHead.status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
-        let compresses = shouldCompress(responseHead, status: code, request: &inFlight.request, location: location)
-        if compresses, let level = location.gzip?.level {
+        let gzipDecision = gzipDecision(responseHead, status: code, request: &inFlight.request, location: location)
+        if gzipDecision.compress, let level = location.gzip?.level {
             inFlight.gzip = GzipStream(level: level)
         }
         let hasLength = inFlight.gzip == nil && responseHead.headers.contains(name: "content-length")
@@ -892,10 +892,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             // No interpolated String per header line.
             head.writeHeaderLine(name, value)
         }
-        if inFlight.gzip != nil {
-            head.writeStaticString("Content-Encoding: gzip\r\n")
-            if location.gzipVary { head.writeStaticString("Vary: Accept-Encoding\r\n") }
-        }
+        if inFlight.gzip != nil { head.writeStaticString("Content-Encoding: gzip\r\n") }
+        if gzipDecision.vary && location.gzipVary { head.writeStaticString("Vary: Accept-Encoding\r\n") }
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
@@ -907,25 +905,28 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.unflushed = true
     }
 
-    /// nginx's gzip header filter for a module's answer: `gzip on`, status 200/403/404, no
-    /// `Content-Encoding` yet, long enough (`gzip_min_length`, when the length is known), a type in
-    /// `gzip_types`, a body to send, a client that takes gzip, and `ngx_http_gzip_ok`.
-    private func shouldCompress(_ head: HTTPResponseHead, status: Int, request: inout FrontRequest,
-                                location: LocationSettings) -> Bool {
-        guard let gzip = location.gzip, status == 200 || status == 403 || status == 404,
-              !request.isHead, request.acceptsGzip else { return false }
+    /// nginx's gzip header filter for a module's answer: an answer that could be compressed (`gzip
+    /// on`, status 200/403/404, no `Content-Encoding` yet, long enough — `gzip_min_length`, when the
+    /// length is known —, a type in `gzip_types`, a body to send) gets `Vary` (with `gzip_vary on`),
+    /// and is compressed when the client takes gzip and `ngx_http_gzip_ok` agrees.
+    private func gzipDecision(_ head: HTTPResponseHead, status: Int, request: inout FrontRequest,
+                              location: LocationSettings) -> (vary: Bool, compress: Bool) {
+        guard let gzip = location.gzip, status == 200 || status == 403 || status == 404, !request.isHead else {
+            return (false, false)
+        }
         let headers = head.headers
-        if let encoding = headers.first(name: "content-encoding"), !encoding.isEmpty { return false }
-        if let length = headers.first(name: "content-length").flatMap(Int.init), length < gzip.minLength { return false }
+        if let encoding = headers.first(name: "content-encoding"), !encoding.isEmpty { return (false, false) }
+        if let length = headers.first(name: "content-length").flatMap(Int.init), length < gzip.minLength { return (false, false) }
         let type = headers.first(name: "content-type")?.split(separator: ";").first
             .map { $0.trimmingSpaces().lowercased() } ?? ""
-        guard gzip.anyType || gzip.types.contains(type) else { return false }
+        guard gzip.anyType || gzip.types.contains(type) else { return (false, false) }
+        guard request.acceptsGzip else { return (true, false) }
         let requestHeaders = request.head.headers
         let facts = GzipPolicy.Request(major: request.head.version.major, minor: request.head.version.minor,
                                        hasVia: requestHeaders.contains(name: "via"),
                                        hasAuthorization: requestHeaders.contains(name: "authorization"),
                                        userAgent: requestHeaders.first(name: "user-agent"))
-        return location.gzipPolicy.allows(facts, .moduleResponse(headers, now: Int(Glibc.time(nil))))
+        return (true, location.gzipPolicy.allows(facts, .moduleResponse(headers, now: Int(Glibc.time(nil)))))
     }
 
     /// A body piece as it goes out: compressed when the response is gzipped on the fly. Nil

@@ -29,7 +29,7 @@ REQUESTS = [
     ("/chunked?bytes=200000", {}),           # no Content-Length: min_length cannot apply
     ("/status/404", {}),
     ("/status/500", {}),                     # nginx compresses only 200, 403, 404
-    ("/json", {"Accept-Encoding": "identity"}),
+    ("/json", {"Accept-Encoding": "identity"}),   # not compressed, yet Vary: Accept-Encoding
 ]
 
 
@@ -64,9 +64,8 @@ def fetch(port, path, headers):
         encoding = response.getheader("Content-Encoding") or "identity"
         if encoding == "gzip":
             assert response.getheader("Content-Length") is None or int(response.getheader("Content-Length")) == len(body)
-            assert response.getheader("Vary") == "Accept-Encoding"
             body = gzip.decompress(body)
-        return response.status, encoding, body
+        return response.status, encoding + " vary=" + (response.getheader("Vary") or "-"), body
     finally:
         conn.close()
 
@@ -117,7 +116,7 @@ def test_proxied_answers_are_compressed_as_nginx_compresses_them(nginx_and_gantr
             url = f"/{name}{path}"
             n_status, n_encoding, n_body = fetch(nginx_port, url, headers)
             g_status, g_encoding, g_body = fetch(gantry_port, url, headers)
-            compressed += n_encoding == "gzip"
+            compressed += n_encoding.startswith("gzip")
             if (n_status, n_encoding) != (g_status, g_encoding):
                 differences.append(f"{url} {headers}: nginx {n_status} {n_encoding}, gantry {g_status} {g_encoding}")
             elif normalised(n_body) != normalised(g_body):
