@@ -255,6 +255,13 @@ final class Stack: @unchecked Sendable {  // mutable state is touched by the mai
                 // The front finishes its in-flight responses while the workers still run them.
                 server.shutdownGracefully(timeout: .seconds(Int64(maxGracefulTimeout())))
                 logger.notice("front stopped; stopping the app workers gracefully")
+                // The front's event loops are gone: workers leaving must not reach the proxy
+                // (it would close its idle upstream connections on those loops).
+                let stopped = proxies.withLock { proxies in
+                    defer { proxies = [] }
+                    return proxies
+                }
+                for module in stopped { module.stopHealthChecks() }
                 stopPools(supervisor, graceful: true, signals: signals)
                 return 0
             case SIGTERM, SIGINT:

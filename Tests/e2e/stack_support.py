@@ -90,6 +90,9 @@ class Stack:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        # SwiftNIO's warning for work scheduled on a stopped event loop (a future crash).
+        assert "Cannot schedule tasks on an EventLoop" not in self.log_path.read_text(errors="replace"), \
+            "work was scheduled on a stopped event loop"
         return self.proc.returncode
 
 
