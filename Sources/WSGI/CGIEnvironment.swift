@@ -169,7 +169,8 @@ public struct CGIEnvironment: Sendable, Equatable {
             pathInfo: Self.percentDecode(path),
             queryString: query,
             rawURI: head.uri,
-            serverProtocol: "HTTP/\(head.versionMajor).\(head.versionMinor)",
+            serverProtocol: head.versionMajor == 1 && head.versionMinor == 1 ? "HTTP/1.1"
+                : head.versionMajor == 1 && head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/\(head.versionMajor).\(head.versionMinor)",
             serverName: serverName,
             serverPort: serverPort,
             remoteAddr: remoteAddr,

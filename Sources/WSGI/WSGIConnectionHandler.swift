@@ -268,12 +268,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
             written?()
             return
         }
+        // Writes go out with no promise (none is allocated) except the last,
+        // and that one only when someone waits for it (backpressure, close).
         var out: ByteBuffer?
-        var lastWrite: EventLoopFuture<Void>?
+        var held: IOData?
+        var fileWrite: EventLoopFuture<Void>?
+        func hold(_ data: IOData) {
+            if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
+            held = data
+            fileWrite = nil
+        }
         func pushOut() {
-            if let buffer = out, buffer.readableBytes > 0 {
-                lastWrite = context.write(wrapOutboundOut(.byteBuffer(buffer)))
-            }
+            if let buffer = out, buffer.readableBytes > 0 { hold(.byteBuffer(buffer)) }
             out = nil
         }
         var ended: Bool?
@@ -302,7 +308,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
                 case .contentLength, .untilClose:
                     if bytes.readableBytes > 16 * 1024 {
                         pushOut()
-                        lastWrite = context.write(wrapOutboundOut(.byteBuffer(bytes)))
+                        hold(.byteBuffer(bytes))
                     } else if out == nil {
                         out = bytes
                     } else {
@@ -311,10 +317,12 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
                 }
             case .file(let region):
                 pushOut()
+                if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
+                held = nil
                 responseBodyBytes += region.readableBytes
                 let write = context.write(wrapOutboundOut(.fileRegion(region)))
                 write.whenComplete { _ in try? region.fileHandle.close() }
-                lastWrite = write
+                fileWrite = write
             case .end(let complete):
                 if complete, case .chunked = plan?.framing {
                     if out == nil { out = context.channel.allocator.buffer(capacity: 5) }
@@ -324,6 +332,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
             }
         }
         pushOut()
+        var lastWrite = fileWrite
+        if let last = held {
+            let closing = ended.map { !willKeepAlive(complete: $0) } ?? false
+            if written != nil || closing {
+                lastWrite = context.write(wrapOutboundOut(last))
+            } else {
+                context.write(wrapOutboundOut(last), promise: nil)
+            }
+        }
         context.flush()
         if let written {
             if let lastWrite { lastWrite.whenComplete { _ in written() } } else { written() }
@@ -331,9 +348,13 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if let complete = ended { finishResponse(job, complete: complete, lastWrite: lastWrite, context: context) }
     }
 
+    private func willKeepAlive(complete: Bool) -> Bool {
+        complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+    }
+
     private func finishResponse(_ job: WSGIJob, complete: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
         server.logAccess(job, status: responseStatus, bodyBytes: responseBodyBytes)
-        let keepAlive = complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+        let keepAlive = willKeepAlive(complete: complete)
         current = nil
         plan = nil
         if !keepAlive {
