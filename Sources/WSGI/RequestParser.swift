@@ -202,6 +202,8 @@ struct RequestParser {
     static func parseHead(_ head: UnsafeRawBufferPointer) throws(RequestParseError) -> ParsedHead {
         var lineStart = 0
         var parsed: ParsedHead?
+        var headers: [(name: String, value: String)] = []
+        headers.reserveCapacity(12)
         var contentLength: Int?
         var transferEncoding: String?
         var connectionClose = false
@@ -213,12 +215,12 @@ struct RequestParser {
             let line = UnsafeRawBufferPointer(rebasing: head[lineStart..<lineEnd])
             lineStart = newline + 1
             if line.isEmpty { break }
-            guard var current = parsed else {
+            guard parsed != nil else {
                 parsed = try parseRequestLine(line)
                 continue
             }
             let (name, value) = try parseHeaderLine(line)
-            guard current.headers.count < maxHeaders else { throw .bad("more than \(maxHeaders) header fields") }
+            guard headers.count < maxHeaders else { throw .bad("more than \(maxHeaders) header fields") }
             switch name.count {
             case 14 where asciiLowercasedEquals(name, "content-length"):
                 let trimmed = value.trimmingSpaces
@@ -241,10 +243,10 @@ struct RequestParser {
             default:
                 break
             }
-            current.headers.append((name: name, value: value))
-            parsed = current
+            headers.append((name: name, value: value))
         }
         guard var result = parsed else { throw .bad("no request line") }
+        result.headers = headers
         if let transferEncoding {
             guard contentLength == nil else { throw .bad("both Transfer-Encoding and Content-Length") }
             let codings = transferEncoding.split(separator: ",").map { String($0).trimmingSpaces.lowercased() }

@@ -127,7 +127,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if skippingBody {
             if case .end = part {
                 skippingBody = false
-                if closeAfterSkip { context.close(promise: nil); return }
+                if closeAfterSkip { closed = true; context.close(promise: nil); return }
                 processWaiting()
             }
             return
