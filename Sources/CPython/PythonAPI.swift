@@ -59,6 +59,7 @@ public final class PythonAPI: @unchecked Sendable {
     public let PyTuple_SetItem: @convention(c) (Obj, Int, Obj?) -> Int32
     public let PyTuple_GetItem: @convention(c) (Obj, Int) -> Obj?
     public let PyTuple_Size: @convention(c) (Obj) -> Int
+    public let PyList_New: @convention(c) (Int) -> Obj?
     public let PyList_Size: @convention(c) (Obj) -> Int
     public let PyList_GetItem: @convention(c) (Obj, Int) -> Obj?
     public let PySequence_Size: @convention(c) (Obj) -> Int
@@ -153,6 +154,7 @@ public final class PythonAPI: @unchecked Sendable {
         PyTuple_SetItem = try symbol("PyTuple_SetItem")
         PyTuple_GetItem = try symbol("PyTuple_GetItem")
         PyTuple_Size = try symbol("PyTuple_Size")
+        PyList_New = try symbol("PyList_New")
         PyList_Size = try symbol("PyList_Size")
         PyList_GetItem = try symbol("PyList_GetItem")
         PySequence_Size = try symbol("PySequence_Size")

@@ -48,9 +48,10 @@ public enum EnvironError: Error, Equatable, Sendable {
 
 /// The CGI part of a PEP 3333 environ, computed on the event loop (no GIL).
 ///
-/// Text values are strings whose UTF-8 bytes are the raw request bytes; they are
-/// handed to Python latin-1 decoded, PEP 3333's "native strings". `PATH_INFO`
-/// and `SCRIPT_NAME` are percent-decoded bytes.
+/// Text values are the request's bytes latin-1 decoded (one character per
+/// byte, as `RequestParser` makes them), PEP 3333's "native strings".
+/// `PATH_INFO` and `SCRIPT_NAME` are bytes (percent-decoded), handed to Python
+/// latin-1 decoded.
 public struct CGIEnvironment: Sendable, Equatable {
     public var requestMethod: String
     public var scriptName: [UInt8]
@@ -164,11 +165,12 @@ public struct CGIEnvironment: Sendable, Equatable {
 
         return CGIEnvironment(
             requestMethod: head.method,
-            scriptName: Array(scriptName.utf8),
+            scriptName: Self.latin1Bytes(scriptName),
             pathInfo: Self.percentDecode(path),
             queryString: query,
             rawURI: head.uri,
-            serverProtocol: "HTTP/\(head.versionMajor).\(head.versionMinor)",
+            serverProtocol: head.versionMajor == 1 && head.versionMinor == 1 ? "HTTP/1.1"
+                : head.versionMajor == 1 && head.versionMinor == 0 ? "HTTP/1.0" : "HTTP/\(head.versionMajor).\(head.versionMinor)",
             serverName: serverName,
             serverPort: serverPort,
             remoteAddr: remoteAddr,
@@ -181,33 +183,38 @@ public struct CGIEnvironment: Sendable, Equatable {
     /// `Content-Type` → `CONTENT_TYPE`, `User-Agent` → `HTTP_USER_AGENT`; nil for
     /// names with `_` (dropped).
     public static func environKey(for name: String) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(name.utf8.count + 5)
-        for byte in name.utf8 {
-            switch byte {
-            case UInt8(ascii: "_"): return nil
-            case UInt8(ascii: "-"): bytes.append(UInt8(ascii: "_"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): bytes.append(byte - 32)
-            default: bytes.append(byte)
+        let utf8 = name.utf8
+        if utf8.contains(UInt8(ascii: "_")) { return nil }
+        // Built in place: no intermediate array (keys up to 15 bytes need no heap at all).
+        let key = String(unsafeUninitializedCapacity: utf8.count + 5) { out in
+            for (index, byte) in "HTTP_".utf8.enumerated() { out[index] = byte }
+            var index = 5
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "-"): out[index] = UInt8(ascii: "_")
+                case UInt8(ascii: "a")...UInt8(ascii: "z"): out[index] = byte - 32
+                default: out[index] = byte
+                }
+                index += 1
             }
+            return index
         }
-        let upper = String(decoding: bytes, as: UTF8.self)
-        if upper == "CONTENT_TYPE" || upper == "CONTENT_LENGTH" { return upper }
-        return "HTTP_" + upper
+        if key == "HTTP_CONTENT_TYPE" || key == "HTTP_CONTENT_LENGTH" { return String(key.dropFirst(5)) }
+        return key
     }
 
     /// Path and query of a request target (origin form, or absolute form whose
     /// scheme and authority are dropped); a fragment is ignored.
     static func splitTarget(_ uri: String) -> (path: String, query: String) {
         var target = Substring(uri)
-        if let hash = target.firstIndex(of: "#") { target = target[..<hash] }
-        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+        if let hash = target.utf8.firstIndex(of: UInt8(ascii: "#")) { target = target[..<hash] }
+        for scheme in ["http://", "https://"] where !target.hasPrefix("/") && target.prefix(8).lowercased().hasPrefix(scheme) {
             let rest = target.dropFirst(scheme.count)
             target = rest.firstIndex(where: { $0 == "/" || $0 == "?" }).map { rest[$0...] } ?? ""
         }
         var path = target
         var query = Substring("")
-        if let mark = target.firstIndex(of: "?") {
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<mark]
             query = target[target.index(after: mark)...]
         }
@@ -227,9 +234,22 @@ public struct CGIEnvironment: Sendable, Equatable {
         return (host, nil)
     }
 
-    /// `urllib.parse.unquote_to_bytes`: `%XX` decoded, anything else kept.
+    /// The bytes of latin-1 text (a character above U+00FF, from a UTF-8
+    /// command line, keeps its UTF-8 bytes).
+    public static func latin1Bytes(_ text: String) -> [UInt8] {
+        let utf8 = text.utf8
+        if !utf8.contains(where: { $0 >= 0x80 }) { return Array(utf8) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(utf8.count)
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x100 { bytes.append(UInt8(scalar.value)) } else { bytes.append(contentsOf: Array(String(scalar).utf8)) }
+        }
+        return bytes
+    }
+
+    /// `urllib.parse.unquote_to_bytes` of latin-1 text: `%XX` decoded, anything else kept.
     public static func percentDecode(_ text: String) -> [UInt8] {
-        let source = Array(text.utf8)
+        let source = latin1Bytes(text)
         var result: [UInt8] = []
         result.reserveCapacity(source.count)
         var index = 0

@@ -17,6 +17,9 @@ final class PythonWorker: @unchecked Sendable {
     private var startResponseFunction: Obj?
     private var writeFunction: Obj?
     private var readFunction: Obj?
+    /// `wsgi.input` of every request without a body: its token (-1) matches no
+    /// job, so it reads as empty; one object instead of one per request.
+    private var emptyInput: Obj?
     private var threadState: UnsafeMutableRawPointer?
 
     // The request being run (Python thread only).
@@ -49,6 +52,7 @@ final class PythonWorker: @unchecked Sendable {
         startResponseFunction = PythonFunction.make(api: api, name: "start_response", owner: self, implementation: startResponseImplementation)
         writeFunction = PythonFunction.make(api: api, name: "write", owner: self, implementation: writeImplementation)
         readFunction = PythonFunction.make(api: api, name: "read", owner: self, implementation: readImplementation)
+        emptyInput = makeInput(token: -1)
         threadState = api.PyEval_SaveThread()
         while let job = queue.pop() {
             api.PyEval_RestoreThread(threadState)
@@ -161,6 +165,9 @@ final class PythonWorker: @unchecked Sendable {
 
     /// Calls the response's `close()`, as PEP 3333 requires on every path.
     private func closeResult(_ result: Obj, _ job: WSGIJob) {
+        // A plain list or tuple (most apps) has none: skip the failing attribute lookup.
+        let type = api.type(of: result)
+        if type == context.listType || type == context.tupleType { return }
         guard api.PyObject_HasAttrString(result, "close") != 0 else { return }
         guard let close = api.PyObject_GetAttrString(result, "close") else { api.PyErr_Clear(); return }
         defer { api.Py_DecRef(close) }
@@ -357,13 +364,11 @@ final class PythonWorker: @unchecked Sendable {
         }
         set(c.kVersion, c.version, owned: false)
         set(c.kURLScheme, environ.urlScheme == "https" ? c.https : c.http, owned: false)
-        if let token = api.PyLong_FromSsize_t(job.id), let read = readFunction {
-            api.Py_IncRef(read)
-            if let arguments = api.tuple([read, token]) {
-                set(c.kInput, api.PyObject_CallObject(c.inputStreamClass, arguments), owned: true)
-                api.Py_DecRef(arguments)
-            } else { ok = false }
-        } else { ok = false }
+        if job.body === RequestBodyStream.empty, let emptyInput {
+            set(c.kInput, emptyInput, owned: false)
+        } else {
+            set(c.kInput, makeInput(token: job.id), owned: true)
+        }
         set(c.kErrors, c.errors, owned: false)
         set(c.kMultithread, c.multithread, owned: false)
         set(c.kMultiprocess, c.multiprocess, owned: false)
@@ -376,6 +381,15 @@ final class PythonWorker: @unchecked Sendable {
             return nil
         }
         return dict
+    }
+
+    /// A new `wsgi.input` reading the body of the job `token` (nil with a Python error set).
+    private func makeInput(token: Int) -> Obj? {
+        guard let tokenObject = api.PyLong_FromSsize_t(token), let read = readFunction else { return nil }
+        api.Py_IncRef(read)
+        guard let arguments = api.tuple([read, tokenObject]) else { return nil }
+        defer { api.Py_DecRef(arguments) }
+        return api.PyObject_CallObject(context.inputStreamClass, arguments)
     }
 
     // MARK: Callables given to the app (GIL held)

@@ -1,12 +1,11 @@
 import NIOCore
-import NIOHTTP1
 
-/// One HTTP/1.1 connection of a worker: parses requests (NIO's decoder sits
-/// before it), hands each to the Python threads as a `WSGIJob`, streams the body
+/// One HTTP/1.1 connection of a worker: parses requests (`RequestParser`, on
+/// the bytes as they arrive), hands each to the Python threads as a `WSGIJob`, streams the body
 /// into it with backpressure, and frames the response parts that come back.
 /// One request at a time per connection; pipelined ones wait, in order.
 final class WSGIConnectionHandler: ChannelDuplexHandler {
-    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundIn = ByteBuffer
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
@@ -25,7 +24,10 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     /// A request answered by the server (404/413): its body is skipped until `.end`.
     private var skippingBody = false
     private var closeAfterSkip = false
-    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    private var waiting = CircularBuffer<RequestPart>()
+    private var parser = RequestParser()
+    /// Bytes read but not yet parsed (a partial head or chunk line).
+    private var unparsed: ByteBuffer?
     private var readPending = false
     private var closed = false
     private var idleTimer: Scheduled<Void>?
@@ -100,11 +102,32 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
+        guard !closed else { return }
+        var buffer = unwrapInboundIn(data)
+        if var earlier = unparsed {
+            unparsed = nil
+            earlier.writeBuffer(&buffer)
+            buffer = earlier
+        }
+        do {
+            while !closed, let part = try parser.next(&buffer) {
+                received(part, context: context)
+            }
+        } catch {
+            badRequest(error, context: context)
+            return
+        }
+        if buffer.readableBytes > 0 {
+            buffer.discardReadBytes()
+            unparsed = buffer
+        }
+    }
+
+    private func received(_ part: RequestPart, context: ChannelHandlerContext) {
         if skippingBody {
             if case .end = part {
                 skippingBody = false
-                if closeAfterSkip { context.close(promise: nil); return }
+                if closeAfterSkip { closed = true; context.close(promise: nil); return }
                 processWaiting()
             }
             return
@@ -118,7 +141,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         }
     }
 
-    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext, job: WSGIJob? = nil) {
+    private func process(_ part: RequestPart, context: ChannelHandlerContext, job: WSGIJob? = nil) {
         switch part {
         case .head(let head):
             start(head, context: context)
@@ -151,30 +174,28 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         resumeReadingIfAllowed()
     }
 
-    private func start(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+    private func start(_ head: ParsedHead, context: ChannelHandlerContext) {
         idleDeadline = nil
         servedAny = true
-        let info = RequestHeadInfo(method: head.method.rawValue, uri: head.uri, versionMajor: head.version.major,
-                                   versionMinor: head.version.minor, headers: head.headers.map { ($0.name, $0.value) })
-        let lengthHeader = head.headers["content-length"].first
-        let declaredLength = lengthHeader.flatMap { Int($0.trimmingSpaces) } ?? 0
-        let chunked = head.headers["transfer-encoding"].contains { $0.lowercased().contains("chunked") }
-        let hasBody = chunked || declaredLength > 0
+        let info = RequestHeadInfo(method: head.method, uri: head.uri, versionMajor: 1,
+                                   versionMinor: head.versionMinor, headers: head.headers)
+        let declaredLength = head.contentLength
+        let hasBody = head.hasBody
         let environ: CGIEnvironment
         do {
             environ = try CGIEnvironment.build(head: info, peer: peer, server: bind, settings: server.settings.environ)
         } catch {
-            server.log.info("\(head.method.rawValue) \(head.uri): outside the root path \"\(server.settings.environ.rootPath)\": 404")
-            answerDirectly("404 Not Found", minor: head.version.minor, skipBody: hasBody, keepAlive: false)
+            server.log.info("\(head.method) \(head.uri): outside the root path \"\(server.settings.environ.rootPath)\": 404")
+            answerDirectly("404 Not Found", minor: head.versionMinor, skipBody: hasBody, keepAlive: false)
             return
         }
         let limit = server.settings.limitRequestBody
         if limit > 0, declaredLength > limit {
-            server.log.warning("request body of \(declaredLength) bytes over --limit-request-body \(limit): \(head.method.rawValue) \(head.uri)")
-            answerDirectly("413 Request Entity Too Large", minor: head.version.minor, skipBody: false, keepAlive: false)
+            server.log.warning("request body of \(declaredLength) bytes over --limit-request-body \(limit): \(head.method) \(head.uri)")
+            answerDirectly("413 Request Entity Too Large", minor: head.versionMinor, skipBody: false, keepAlive: false)
             return
         }
-        if environ.expectsContinue, hasBody, head.version.minor >= 1 {
+        if environ.expectsContinue, hasBody, head.versionMinor >= 1 {
             context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n"))), promise: nil)
         }
         let sink = connectionSink(context)
@@ -187,10 +208,10 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         } else {
             body = RequestBodyStream.empty
         }
-        let job = WSGIJob(id: id, environ: environ, isHead: head.method == .HEAD, httpMinorVersion: head.version.minor,
+        let job = WSGIJob(id: id, environ: environ, isHead: head.isHead, httpMinorVersion: head.versionMinor,
                           body: body, sink: sink)
         current = job
-        currentKeepAlive = head.isKeepAlive
+        currentKeepAlive = head.keepAlive
         currentBodyDone = false
         currentBodyBytes = 0
         plan = nil
@@ -247,12 +268,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
             written?()
             return
         }
+        // Writes go out with no promise (none is allocated) except the last,
+        // and that one only when someone waits for it (backpressure, close).
         var out: ByteBuffer?
-        var lastWrite: EventLoopFuture<Void>?
+        var held: IOData?
+        var fileWrite: EventLoopFuture<Void>?
+        func hold(_ data: IOData) {
+            if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
+            held = data
+            fileWrite = nil
+        }
         func pushOut() {
-            if let buffer = out, buffer.readableBytes > 0 {
-                lastWrite = context.write(wrapOutboundOut(.byteBuffer(buffer)))
-            }
+            if let buffer = out, buffer.readableBytes > 0 { hold(.byteBuffer(buffer)) }
             out = nil
         }
         var ended: Bool?
@@ -281,7 +308,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
                 case .contentLength, .untilClose:
                     if bytes.readableBytes > 16 * 1024 {
                         pushOut()
-                        lastWrite = context.write(wrapOutboundOut(.byteBuffer(bytes)))
+                        hold(.byteBuffer(bytes))
                     } else if out == nil {
                         out = bytes
                     } else {
@@ -290,10 +317,12 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
                 }
             case .file(let region):
                 pushOut()
+                if let previous = held { context.write(wrapOutboundOut(previous), promise: nil) }
+                held = nil
                 responseBodyBytes += region.readableBytes
                 let write = context.write(wrapOutboundOut(.fileRegion(region)))
                 write.whenComplete { _ in try? region.fileHandle.close() }
-                lastWrite = write
+                fileWrite = write
             case .end(let complete):
                 if complete, case .chunked = plan?.framing {
                     if out == nil { out = context.channel.allocator.buffer(capacity: 5) }
@@ -303,6 +332,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
             }
         }
         pushOut()
+        var lastWrite = fileWrite
+        if let last = held {
+            let closing = ended.map { !willKeepAlive(complete: $0) } ?? false
+            if written != nil || closing {
+                lastWrite = context.write(wrapOutboundOut(last))
+            } else {
+                context.write(wrapOutboundOut(last), promise: nil)
+            }
+        }
         context.flush()
         if let written {
             if let lastWrite { lastWrite.whenComplete { _ in written() } } else { written() }
@@ -310,9 +348,13 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if let complete = ended { finishResponse(job, complete: complete, lastWrite: lastWrite, context: context) }
     }
 
+    private func willKeepAlive(complete: Bool) -> Bool {
+        complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+    }
+
     private func finishResponse(_ job: WSGIJob, complete: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
         server.logAccess(job, status: responseStatus, bodyBytes: responseBodyBytes)
-        let keepAlive = complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+        let keepAlive = willKeepAlive(complete: complete)
         current = nil
         plan = nil
         if !keepAlive {
@@ -330,27 +372,25 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
 
     // MARK: Errors and idleness
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let parserError = error as? HTTPParserError, current == nil, !closed {
-            let status: String
-            switch parserError {
-            case .headerOverflow: status = "431 Request Header Fields Too Large"
-            case .invalidURL: status = "400 Bad Request"
-            default: status = "400 Bad Request"
-            }
-            server.log.info("bad request from \(peerDescription): \(parserError): \(status.prefix(3))")
+    /// Bytes that are not a request: the status it deserves when nothing is
+    /// running or queued on the connection, else just a close.
+    private func badRequest(_ error: RequestParseError, context: ChannelHandlerContext) {
+        guard current == nil, waiting.isEmpty, !skippingBody else {
+            server.log.info("bad request data from \(peerDescription) during a request: \(error)")
             closed = true
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(.byteBuffer(SimpleResponse.make(status)))).whenComplete { _ in
-                channel.close(promise: nil)
-            }
+            context.close(promise: nil)
             return
         }
-        if error is HTTPParserError {
-            server.log.info("bad request data from \(peerDescription) during a request: \(error)")
-        } else {
-            server.log.debug("connection error from \(peerDescription): \(error)")
+        server.log.info("bad request from \(peerDescription): \(error): \(error.status.prefix(3))")
+        closed = true
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.byteBuffer(SimpleResponse.make(error.status)))).whenComplete { _ in
+            channel.close(promise: nil)
         }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        server.log.debug("connection error from \(peerDescription): \(error)")
         context.close(promise: nil)
     }
 

@@ -16,6 +16,8 @@ final class WSGIPythonContext: @unchecked Sendable {
     let kVersion, kURLScheme, kInput, kErrors, kMultithread, kMultiprocess, kRunOnce, kFileWrapper, kInputTerminated: Obj
 
     // Constant values.
+    /// The exact `list` and `tuple` types: responses of these have no `close()`.
+    let listType, tupleType: Obj
     let version, http, https, serverSoftware, emptyString, errors, multithread, multiprocess, inputStreamClass, fileWrapperClass: Obj
     private var methods: [String: Obj] = [:]
     private var protocols: [String: Obj] = [:]
@@ -55,6 +57,10 @@ final class WSGIPythonContext: @unchecked Sendable {
         guard let one = api.PyLong_FromSsize_t(1), let zero = api.PyLong_FromSsize_t(0),
               let version = api.tuple([one, zero]) else { throw CPythonError.initializationFailed(runtime.takeErrorText()) }
         self.version = version
+        tupleType = api.type(of: version)
+        guard let list = api.PyList_New(0) else { throw CPythonError.initializationFailed(runtime.takeErrorText()) }
+        listType = api.type(of: list)
+        api.Py_DecRef(list)
         http = try intern("http")
         https = try intern("https")
         serverSoftware = try intern("gantry")
@@ -80,8 +86,9 @@ final class WSGIPythonContext: @unchecked Sendable {
         for version in ["HTTP/1.0", "HTTP/1.1"] { protocols[version] = try intern(version) }
     }
 
-    /// A new reference to a latin-1 `str` of `text`'s bytes.
-    @inline(__always) func native(_ text: String) -> Obj? { api.latin1String(text) }
+    /// A new reference to the `str` of `text`, whose characters are the
+    /// request's bytes latin-1 decoded (`RequestParser`): PEP 3333's native string.
+    @inline(__always) func native(_ text: String) -> Obj? { api.unicode(text) }
 
     /// Borrowed constants for values that repeat on every request.
     func method(_ name: String) -> (Obj?, owned: Bool) {

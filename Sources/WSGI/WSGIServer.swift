@@ -2,7 +2,6 @@ import CPython
 import Dispatch
 import Foundation
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -171,8 +170,6 @@ public final class WSGIServer: @unchecked Sendable {
             .childChannelOption(.autoRead, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(WSGIConnectionHandler(server: core, bind: bind))
                 }
             }
@@ -189,8 +186,6 @@ public final class WSGIServer: @unchecked Sendable {
             .channelOption(.maxMessagesPerRead, value: 8)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(decoder))
                     try channel.pipeline.syncOperations.addHandler(WSGIConnectionHandler(server: core, bind: bind))
                 }
             }

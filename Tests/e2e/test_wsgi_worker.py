@@ -210,6 +210,20 @@ def test_environ_details(gantry):
         assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["HTTP_X_MULTI"] == "one, two"
 
 
+def test_non_utf8_request_bytes_reach_the_app_latin1_decoded(gantry):
+    """PEP 3333 native strings: each byte of a header value or the path is one
+    character (latin-1), never U+FFFD."""
+    with Worker(gantry, "worker_apps:environ_json") as w:
+        answer = raw_request(w.port, b"GET /caf\xe9%C3%A9?q=\xff HTTP/1.1\r\nHost: x\r\n"
+                                     b"X-Latin: \xe9t\xe9 \xff\x80ok\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        data = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert data["HTTP_X_LATIN"] == b"\xe9t\xe9 \xff\x80ok".decode("latin-1")
+        assert data["path_info_bytes"] == list(b"/caf\xe9\xc3\xa9")
+        assert data["QUERY_STRING"] == "q=\xff"
+        assert data["RAW_URI"] == b"/caf\xe9%C3%A9?q=\xff".decode("latin-1")
+
+
 def test_forwarded_headers_trusted_from_loopback_only(gantry):
     headers = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7", "X-Forwarded-Proto": "https"}
     with Worker(gantry, "worker_apps:environ_json") as w:

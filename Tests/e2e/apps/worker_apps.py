@@ -12,7 +12,8 @@ _peak = 0
 def environ_json(environ, start_response):
     keys = ["REMOTE_ADDR", "REMOTE_PORT", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME", "SERVER_PORT",
             "SERVER_PROTOCOL", "wsgi.url_scheme", "wsgi.multithread", "wsgi.multiprocess", "HTTP_X_MULTI", "CONTENT_TYPE",
-            "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_X_WITH_UNDERSCORE", "GANTRY_TEST_ENV"]
+            "CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_X_WITH_UNDERSCORE", "GANTRY_TEST_ENV", "HTTP_X_LATIN",
+            "RAW_URI"]
     data = {k: environ.get(k) for k in keys}
     data["GANTRY_TEST_ENV"] = os.environ.get("GANTRY_TEST_ENV")
     data["cwd"] = os.getcwd()
