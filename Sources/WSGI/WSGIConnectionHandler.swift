@@ -24,6 +24,9 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     /// A request answered by the server (404/413): its body is skipped until `.end`.
     private var skippingBody = false
     private var closeAfterSkip = false
+    /// An early answer's last write and the lingering close's deadline (see `lingerAfterEarlyAnswer`).
+    private var lingerWrite: EventLoopFuture<Void>?
+    private var lingerTimer: Scheduled<Void>?
     private var waiting = CircularBuffer<RequestPart>()
     private var parser = RequestParser()
     /// Bytes read but not yet parsed (a partial head or chunk line).
@@ -56,6 +59,8 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         sink = nil
         idleTimer?.cancel()
         idleTimer = nil
+        lingerTimer?.cancel()
+        lingerTimer = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -127,7 +132,10 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
         if skippingBody {
             if case .end = part {
                 skippingBody = false
-                if closeAfterSkip { closed = true; context.close(promise: nil); return }
+                lingerTimer?.cancel()
+                lingerTimer = nil
+                lingerWrite = nil
+                if closeAfterSkip { closeAfterLingering(context: context); return }
                 processWaiting()
             }
             return
@@ -355,8 +363,13 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private func finishResponse(_ job: WSGIJob, complete: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
         server.logAccess(job, status: responseStatus, bodyBytes: responseBodyBytes)
         let keepAlive = willKeepAlive(complete: complete)
+        let headSaidKeepAlive = plan?.keepAlive ?? false
         current = nil
         plan = nil
+        if complete, !currentBodyDone, !closed, !server.isDraining {
+            lingerAfterEarlyAnswer(thenKeepAlive: headSaidKeepAlive, lastWrite: lastWrite, context: context)
+            return
+        }
         if !keepAlive {
             closed = true
             if let lastWrite {
@@ -368,6 +381,41 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
             return
         }
         processWaiting()
+    }
+
+    /// The app answered without reading the whole request body. Closing now would make the peer's
+    /// pending body writes fail (EPIPE/reset) and could lose the answer it has not read yet — a
+    /// proxy in front would answer 502. So the rest of the body is read and dropped first (at most
+    /// `lingeringTime`); then the connection serves its next request when the answer promised
+    /// keep-alive (as gunicorn), else closes (nginx's lingering close).
+    private func lingerAfterEarlyAnswer(thenKeepAlive: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {
+        skippingBody = true
+        closeAfterSkip = !thenKeepAlive
+        lingerWrite = lastWrite
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        lingerTimer = context.eventLoop.scheduleTask(in: Self.lingeringTime) {
+            let handler = loopBound.value
+            guard !handler.closed, handler.skippingBody, let context = handler.context else { return }
+            handler.closed = true
+            context.close(promise: nil)
+        }
+        resumeReadingIfAllowed()
+    }
+
+    static let lingeringTime = TimeAmount.seconds(30)
+
+    /// The rest of an unread body arrived: close once the answer is written.
+    private func closeAfterLingering(context: ChannelHandlerContext) {
+        closed = true
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        if let lingerWrite {
+            let channel = context.channel
+            self.lingerWrite = nil
+            lingerWrite.whenComplete { _ in channel.close(promise: nil) }
+        } else {
+            context.close(promise: nil)
+        }
     }
 
     // MARK: Errors and idleness

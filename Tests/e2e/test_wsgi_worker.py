@@ -224,6 +224,33 @@ def test_non_utf8_request_bytes_reach_the_app_latin1_decoded(gantry):
         assert data["RAW_URI"] == b"/caf\xe9%C3%A9?q=\xff".decode("latin-1")
 
 
+def test_an_answer_before_the_body_is_read_reaches_a_client_still_sending(gantry):
+    """The app answers without reading an 8 MiB body: the worker reads and drops the rest instead of
+    closing at once, so the client, still sending, gets the whole answer, never a reset, and the
+    kept-alive connection then serves the next request; the worker logs no bad request."""
+    with Worker(gantry, "worker_apps:environ_json") as w:
+        sock = socket.create_connection(("127.0.0.1", w.port), timeout=10)
+        for n in range(3):
+            sock.sendall(b"POST /early%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (n, 8 << 20))
+            piece = b"p" * (1 << 20)
+            for _ in range(8):
+                sock.sendall(piece)   # would fail with EPIPE/ECONNRESET if the worker closed at once
+            answer = b""
+            while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < length_of(answer):
+                chunk = sock.recv(65536)
+                assert chunk, f"closed after {answer[:300]!r}"
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+            assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["PATH_INFO"] == "/early%d" % n
+        sock.close()
+        assert "bad request" not in w.log
+
+
+def length_of(answer):
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    return int(head.split("content-length:", 1)[1].split("\r\n", 1)[0])
+
+
 def test_forwarded_headers_trusted_from_loopback_only(gantry):
     headers = {"X-Forwarded-For": "203.0.113.9, 198.51.100.7", "X-Forwarded-Proto": "https"}
     with Worker(gantry, "worker_apps:environ_json") as w:
