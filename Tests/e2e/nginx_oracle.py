@@ -2,6 +2,7 @@
 
 Used by the test_cli_* files to compare verdicts and messages with nginx itself.
 """
+import contextlib
 import re
 import shutil
 import subprocess
@@ -19,6 +20,37 @@ def run_test(binary, prefix, config, *extra):
         args += ["-e", "stderr"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=30)
     return result.returncode, result.stderr
+
+
+@contextlib.contextmanager
+def side_by_side(gantry, tmp_path, config, nginx_port, gantry_port, gantry_head="error_log stderr;"):
+    """The real nginx (one process, in its own prefix) and gantry, each given `config(port, head)`
+    (the same text but for the port and the head line), running until the block ends."""
+    from conftest import wait_for_endpoint
+
+    prefix = tmp_path / "nginx"
+    (prefix / "logs").mkdir(parents=True, exist_ok=True)
+    nginx_conf = prefix / "nginx.conf"
+    nginx_conf.write_text(config(nginx_port, f"daemon off; master_process off; user root; pid {prefix}/nginx.pid; "
+                                             f"error_log {prefix}/logs/error.log;"))
+    gantry_conf = tmp_path / "gantry.conf"
+    gantry_conf.write_text(config(gantry_port, gantry_head))
+    processes = [
+        subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(nginx_conf)], stderr=subprocess.PIPE),
+        subprocess.Popen([str(gantry), "-c", str(gantry_conf)], stderr=subprocess.PIPE),
+    ]
+    try:
+        wait_for_endpoint(("127.0.0.1", nginx_port), processes[0])
+        wait_for_endpoint(("127.0.0.1", gantry_port), processes[1])
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def emerg_line(stderr):

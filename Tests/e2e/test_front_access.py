@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_for_endpoint
-from nginx_oracle import NGINX
+from conftest import free_port
+from nginx_oracle import NGINX, side_by_side
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
 
@@ -84,30 +84,15 @@ def nginx_and_gantry(gantry, tmp_path):
     for path in PATHS:
         (root / path.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         (root / path.lstrip("/")).write_text("page\n")
-    prefix = tmp_path / "nginx"
-    (prefix / "logs").mkdir(parents=True)
     nginx_port, gantry_port = free_port(), free_port()
     nginx_unix, gantry_unix = str(tmp_path / "nginx.sock"), str(tmp_path / "gantry.sock")
-    (prefix / "nginx.conf").write_text(config(root, nginx_port, nginx_unix, head=(
-        f"daemon off; master_process off; user root; pid {prefix}/nginx.pid; error_log {prefix}/logs/error.log;")))
     error_log = tmp_path / "gantry-error.log"
-    (tmp_path / "gantry.conf").write_text(config(root, gantry_port, gantry_unix, head=f"error_log {error_log} info;"))
-    processes = [
-        subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf")], stderr=subprocess.PIPE),
-        subprocess.Popen([str(gantry), "-c", str(tmp_path / "gantry.conf")], stderr=subprocess.PIPE),
-    ]
-    try:
-        wait_for_endpoint(("127.0.0.1", nginx_port), processes[0])
-        wait_for_endpoint(("127.0.0.1", gantry_port), processes[1])
+
+    def configured(port, head):
+        return config(root, port, nginx_unix if port == nginx_port else gantry_unix, head=head)
+
+    with side_by_side(gantry, tmp_path, configured, nginx_port, gantry_port, gantry_head=f"error_log {error_log} info;"):
         yield (nginx_port, nginx_unix), (gantry_port, gantry_unix), error_log
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def test_every_client_gets_nginxs_status_for_every_path(nginx_and_gantry):

@@ -2,13 +2,12 @@
 the same decision (compressed or not) for each."""
 import gzip
 import subprocess
-import time
 
 import pytest
 
-from conftest import free_port, wait_for_endpoint
+from conftest import free_port
 from front_site import raw
-from nginx_oracle import NGINX
+from nginx_oracle import NGINX, side_by_side
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
 
@@ -109,29 +108,8 @@ def nginx_and_gantry(gantry, tmp_path):
         if name.startswith("static"):
             (root / name / "page.txt.gz").write_bytes(gzip.compress(b"precompressed, " * 200))
     nginx_port, gantry_port = free_port(), free_port()
-    prefix = tmp_path / "nginx"
-    (prefix / "logs").mkdir(parents=True)
-    nginx_conf = prefix / "nginx.conf"
-    nginx_conf.write_text(config(root, nginx_port, head=f"daemon off; master_process off; user root; pid {prefix}/nginx.pid; "
-                                                       f"error_log {prefix}/logs/error.log;"))
-    gantry_conf = tmp_path / "gantry.conf"
-    gantry_conf.write_text(config(root, gantry_port, head="error_log stderr;"))
-    processes = [
-        subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(nginx_conf)], stderr=subprocess.PIPE),
-        subprocess.Popen([str(gantry), "-c", str(gantry_conf)], stderr=subprocess.PIPE),
-    ]
-    try:
-        for port, process in ((nginx_port, processes[0]), (gantry_port, processes[1])):
-            wait_for_endpoint(("127.0.0.1", port), process)
+    with side_by_side(gantry, tmp_path, lambda port, head: config(root, port, head=head), nginx_port, gantry_port):
         yield nginx_port, gantry_port
-    finally:
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def test_the_same_requests_get_the_same_compression_decisions_as_nginx(nginx_and_gantry):

@@ -3,12 +3,11 @@ both proxying to one upstream, get the same decision (compressed or not), and a 
 unpacks to the upstream's bytes."""
 import gzip
 import http.client
-import subprocess
 
 import pytest
 
-from conftest import free_port, wait_for_endpoint
-from nginx_oracle import NGINX
+from conftest import free_port
+from nginx_oracle import NGINX, side_by_side
 from upstreams.harness import Upstream
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
@@ -74,31 +73,12 @@ def fetch(port, path, headers):
 def nginx_and_gantry(gantry, tmp_path):
     upstream = Upstream("u", unix_path=str(tmp_path / "u.sock")).start()
     nginx_port, gantry_port = free_port(), free_port()
-    prefix = tmp_path / "nginx"
-    (prefix / "logs").mkdir(parents=True)
-    nginx_conf = prefix / "nginx.conf"
-    nginx_conf.write_text(config(upstream.unix_path, nginx_port,
-                                 head=f"daemon off; master_process off; user root; pid {prefix}/nginx.pid; "
-                                      f"error_log {prefix}/logs/error.log;"))
-    gantry_conf = tmp_path / "gantry.conf"
-    gantry_conf.write_text(config(upstream.unix_path, gantry_port, head="error_log stderr;"))
-    processes = [
-        subprocess.Popen([NGINX, "-p", f"{prefix}/", "-c", str(nginx_conf)], stderr=subprocess.PIPE),
-        subprocess.Popen([str(gantry), "-c", str(gantry_conf)], stderr=subprocess.PIPE),
-    ]
     try:
-        for port, process in ((nginx_port, processes[0]), (gantry_port, processes[1])):
-            wait_for_endpoint(("127.0.0.1", port), process)
-        yield nginx_port, gantry_port
+        with side_by_side(gantry, tmp_path, lambda port, head: config(upstream.unix_path, port, head=head),
+                          nginx_port, gantry_port):
+            yield nginx_port, gantry_port
     finally:
         upstream.kill()
-        for process in processes:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def normalised(body):
