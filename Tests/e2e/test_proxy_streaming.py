@@ -55,6 +55,17 @@ def read_head(sock):
     return head.decode("latin-1"), rest
 
 
+def read_to_close(sock, rest):
+    """`rest` and everything after it until the server closes; closes the socket."""
+    while True:
+        more = sock.recv(65536)
+        if not more:
+            break
+        rest += more
+    sock.close()
+    return rest
+
+
 def test_one_gib_download_and_upload_with_bounded_memory(setup):
     front = setup
     peak_before = front.status_line("VmHWM")
@@ -80,12 +91,7 @@ def test_one_gib_download_and_upload_with_bounded_memory(setup):
     for _ in range(GIB // len(piece)):
         sock.sendall(piece)
     head, rest = read_head(sock)
-    while True:
-        more = sock.recv(65536)
-        if not more:
-            break
-        rest += more
-    sock.close()
+    rest = read_to_close(sock, rest)
     assert head.startswith("HTTP/1.1 200"), head
     assert json.loads(rest)["received"] == GIB
 
@@ -197,12 +203,7 @@ def test_request_buffering_stores_the_body_then_sends_it_with_a_length(setup):
         sock.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
     sock.sendall(b"0\r\n\r\n")
     head, rest = read_head(sock)
-    while True:
-        more = sock.recv(65536)
-        if not more:
-            break
-        rest += more
-    sock.close()
+    rest = read_to_close(sock, rest)
     assert head.startswith("HTTP/1.1 200"), head
     payload = json.loads(rest)
     assert payload["received"] == 8 << 20
@@ -220,12 +221,7 @@ def test_unbuffered_request_streams_to_the_upstream(setup):
     assert wait_for(lambda: front.upstream.stats()["requests"] == requests_before + 1, timeout=10)
     sock.sendall(b"y" * 1_000_000)
     head, rest = read_head(sock)
-    while True:
-        more = sock.recv(65536)
-        if not more:
-            break
-        rest += more
-    sock.close()
+    rest = read_to_close(sock, rest)
     assert head.startswith("HTTP/1.1 200"), head
     assert json.loads(rest)["received"] == 2_000_000
 
