@@ -95,6 +95,11 @@ public final class HTTPExchange {
     /// `Connection`, `add_header` values and the framing (`Transfer-Encoding:
     /// chunked` when no `Content-Length` is given on HTTP/1.1).
     public func sendHead(_ head: HTTPResponseHead) { sink.exchangeSendHead(self, head) }
+    /// `sendHead` with header lines already serialised (`Name: value\r\n` each), without the
+    /// front's own lines (`Server`, `Date`, `Connection`, `Transfer-Encoding`, `Keep-Alive`).
+    public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
+        sink.exchangeSendHeadLines(self, status: status, headerLines: headerLines, hasContentLength: hasContentLength)
+    }
     /// Sends part of the body; the future completes when it is written to the socket.
     @discardableResult
     public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(self, data) }
@@ -144,6 +149,8 @@ protocol ExchangeSink: AnyObject {
     func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void)
     func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool)
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
+    func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
+                               hasContentLength: Bool)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)
     func exchangeSendEnd(_ exchange: HTTPExchange)

@@ -854,17 +854,37 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
+        let hasLength = responseHead.headers.contains(name: "content-length")
+        sendModuleHead(exchange, status: responseHead.status, hasContentLength: hasLength) { head in
+            for (name, value) in responseHead.headers {
+                if Self.isFrontOwnedHeader(name) { continue }
+                // No interpolated String per header line.
+                head.writeHeaderLine(name, value)
+            }
+        }
+    }
+
+    /// A module's head whose header lines are bytes already (the proxy's); they must not hold
+    /// the lines the front writes itself (`Server`, `Date`, `Connection`, framing).
+    func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
+                               hasContentLength: Bool) {
+        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength) { head in
+            head.writeImmutableBuffer(headerLines)
+        }
+    }
+
+    private func sendModuleHead(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+                                writeHeaders: (inout ByteBuffer) -> Void) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
-        var response = FrontResponse(status: responseHead.status)
+        var response = FrontResponse(status: status)
         response.location = location
         applyHeaderFilters(&response, location: location, request: inFlight.request)
-        let code = Int(responseHead.status.code)
+        let code = Int(status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
-        let hasLength = responseHead.headers.contains(name: "content-length")
         var keepAlive = inFlight.keepAlive && location.keepaliveTimeout > 0 && requestCount < location.keepaliveRequests
-        if !hasLength && !inFlight.noBody {
+        if !hasContentLength && !inFlight.noBody {
             if inFlight.request.head.version.minor >= 1 {
                 inFlight.chunked = true
             } else {
@@ -873,13 +893,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         inFlight.keepAlive = keepAlive
         var head = context.channel.allocator.buffer(capacity: 512)
-        writeStatusLine(&head, responseHead.status)
+        writeStatusLine(&head, status)
         writeCommonHeaders(&head, location: location)
-        for (name, value) in responseHead.headers {
-            if Self.isFrontOwnedHeader(name) { continue }
-            // No interpolated String per header line.
-            head.writeHeaderLine(name, value)
-        }
+        writeHeaders(&head)
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }

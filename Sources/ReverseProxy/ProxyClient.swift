@@ -19,6 +19,9 @@ public protocol ProxyClient: AnyObject {
     func pauseBody()
     func resumeBody()
     func sendHead(_ head: HTTPResponseHead)
+    /// `sendHead` with the header lines already written (`Name: value\r\n` each), as the proxy
+    /// passes an upstream's lines on without making strings of them.
+    func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool)
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
     /// `sendBody` without a future (the proxy follows `isWritable` for backpressure).
     func writeBody(_ data: IOData)
@@ -29,6 +32,16 @@ public protocol ProxyClient: AnyObject {
 
 extension ProxyClient {
     public func writeBody(_ data: IOData) { sendBody(data) }
+
+    /// For clients without a byte path: the lines become `HTTPHeaders` again.
+    public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
+        var headers = HTTPHeaders()
+        for line in String(buffer: headerLines).split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.add(name: String(line[..<colon]), value: String(line[line.index(after: colon)...].drop { $0 == " " }))
+        }
+        sendHead(HTTPResponseHead(version: head.version, status: status, headers: headers))
+    }
 }
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {

@@ -61,7 +61,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// Whether the current try's request head went to the server (nginx's `request_sent`).
     var requestSent = false
     /// A `101 Switching Protocols` head, until its end arrives and the tunnel starts.
-    var switchingHead: HTTPResponseHead?
+    var switchingHead: UpstreamResponseHead?
     var tunneling = false
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
@@ -423,7 +423,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     // MARK: Response (upstream → client)
 
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         guard !finished else { return }
         armReadTimer()
         let status = Int(head.status.code)
@@ -443,10 +443,13 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
-        let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
-                                                        hidden: settings.hiddenResponseHeaderList, redirects: settings.redirects)
+        // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
+        var lines = ByteBuffer()
+        lines.reserveCapacity(head.bytes.readableBytes)
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: settings.hiddenResponseHeaderList,
+                                                   redirects: settings.redirects, into: &lines)
         responseHeadSent = true
-        client.sendHead(HTTPResponseHead(version: client.head.version, status: head.status, headers: headers))
+        client.sendHead(status: head.status, headerLines: lines, hasContentLength: head.hasContentLength)
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
@@ -488,7 +491,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// The upstream switched protocols: when the request asked for it and the client side can
     /// become a byte tunnel, relay bytes both ways until either side closes (nginx's upgraded
     /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
-    func startTunnel(_ head: HTTPResponseHead) {
+    func startTunnel(_ head: UpstreamResponseHead) {
         guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
               upgradeRequested, !client.head.headers["upgrade"].isEmpty else {
             dropConnection()

@@ -4,7 +4,7 @@ import NIOHTTP1
 /// Receives what an upstream connection delivers while it serves one proxied request.
 /// Everything is called on the connection's event loop, which is the client's.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead)
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead)
     func upstreamDidReceiveBody(_ buffer: ByteBuffer)
     func upstreamDidReceiveEnd()
     /// A read batch is over: ask for more when ready (`autoRead` is off for backpressure).

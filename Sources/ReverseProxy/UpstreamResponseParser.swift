@@ -32,7 +32,7 @@ struct UpstreamResponseError: Error, Equatable, CustomStringConvertible {
 /// (`expectResponse` before each request).
 struct UpstreamResponseParser {
     enum Event: Equatable {
-        case head(HTTPResponseHead)
+        case head(UpstreamResponseHead)
         case body(ByteBuffer)
         case end
     }
@@ -159,10 +159,10 @@ struct UpstreamResponseParser {
         }
         let headLength = headEnd - view.startIndex
         if headLength > maxHeadSize { throw .tooBig }
-        let (head, framing) = try buffer.withUnsafeReadableBytes { bytes throws(UpstreamResponseError) in
+        var (head, framing) = try buffer.withUnsafeReadableBytes { bytes throws(UpstreamResponseError) in
             try Self.parseHeadBytes(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }
-        buffer.moveReaderIndex(forwardBy: headLength)
+        head.bytes = buffer.readSlice(length: headLength)!
         let status = Int(head.status.code)
         if status >= 100 && status < 200 && status != 101 {
             // An interim response (100 Continue, 103 Early Hints): the real one follows.
@@ -182,7 +182,7 @@ struct UpstreamResponseParser {
     }
 
     /// Status line and header lines of one head (the bytes end with its blank line).
-    private static func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(UpstreamResponseError) -> (HTTPResponseHead, Framing) {
+    private static func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(UpstreamResponseError) -> (UpstreamResponseHead, Framing) {
         var lines = LineReader(bytes: bytes)
         guard let statusLine = lines.next(), statusLine.count >= 12 else { throw .invalid("no valid HTTP/1.0 header") }
         // "HTTP/1.x SSS[ reason]"
@@ -197,18 +197,22 @@ struct UpstreamResponseParser {
         let minor = Int(s[b + 7] - 48)
         let code = Int(s[b + 9] - 48) * 100 + Int(s[b + 10] - 48) * 10 + Int(s[b + 11] - 48)
         guard code >= 100 else { throw .invalid("no valid HTTP/1.0 header") }
-        let reason = s.count > 13 ? String(decoding: s[(b + 13)...], as: UTF8.self) : ""
-        var fields: [(String, String)] = []
+        // Known codes take NIO's own phrase; only an unknown one keeps the server's.
+        let status = HTTPResponseStatus(statusCode: code)
+        let reasonStatus = status.reasonPhrase.isEmpty && s.count > 13
+            ? HTTPResponseStatus(statusCode: code, reasonPhrase: String(decoding: s[(b + 13)...], as: UTF8.self)) : status
+        var fields: [UpstreamResponseHead.Field] = []
         fields.reserveCapacity(8)
         var framing = Framing()
         while let line = lines.next() {
             if line.isEmpty { break }
             let (name, value) = try splitHeaderLine(line)
             try classify(name: name, value: value, into: &framing)
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            fields.append(UpstreamResponseHead.Field(nameStart: Int32(name.startIndex), nameEnd: Int32(name.endIndex),
+                                                     valueStart: Int32(value.startIndex), valueEnd: Int32(value.endIndex)))
         }
-        let status = HTTPResponseStatus(statusCode: code, reasonPhrase: reason)
-        let head = HTTPResponseHead(version: HTTPVersion(major: 1, minor: minor), status: status, headers: HTTPHeaders(fields))
+        let head = UpstreamResponseHead(version: HTTPVersion(major: 1, minor: minor), status: reasonStatus, bytes: ByteBuffer(),
+                                        fields: fields, hasContentLength: framing.length != nil)
         return (head, framing)
     }
 
@@ -274,7 +278,7 @@ struct UpstreamResponseParser {
     }
 
     /// Chooses how the body of a final response is delimited.
-    private mutating func frameBody(_ head: HTTPResponseHead, _ framing: Framing) throws(UpstreamResponseError) {
+    private mutating func frameBody(_ head: UpstreamResponseHead, _ framing: Framing) throws(UpstreamResponseError) {
         let status = Int(head.status.code)
         if framing.chunked && framing.length != nil {
             throw .invalid("\"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
@@ -408,6 +412,48 @@ struct UpstreamResponseParser {
             return true
         default:
             return false
+        }
+    }
+}
+
+/// A parsed upstream response head that keeps its bytes: header lines are located, not copied
+/// into strings, so the proxy can pass them to the client as bytes.
+struct UpstreamResponseHead: Equatable {
+    /// Where one header line's name and value lie in `bytes`.
+    struct Field: Equatable {
+        var nameStart: Int32
+        var nameEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
+    }
+
+    var version: HTTPVersion
+    var status: HTTPResponseStatus
+    /// The whole head, status line to blank line (reader index at its start).
+    var bytes: ByteBuffer
+    var fields: [Field]
+    var hasContentLength: Bool
+
+    func name(_ field: Field) -> String {
+        bytes.getString(at: bytes.readerIndex + Int(field.nameStart), length: Int(field.nameEnd - field.nameStart)) ?? ""
+    }
+
+    func value(_ field: Field) -> String {
+        bytes.getString(at: bytes.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) ?? ""
+    }
+
+    /// The headers as strings (for the 101 path, variables and tests; the usual response does without).
+    var headers: HTTPHeaders {
+        HTTPHeaders(fields.map { (name($0), value($0)) })
+    }
+
+    /// Calls `body` with the bytes of each field's name and value (valid only during the call).
+    func withFieldBytes(_ body: (Field, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeReadableBytes { all in
+            for field in fields {
+                body(field, UnsafeRawBufferPointer(rebasing: all[Int(field.nameStart)..<Int(field.nameEnd)]),
+                     UnsafeRawBufferPointer(rebasing: all[Int(field.valueStart)..<Int(field.valueEnd)]))
+            }
         }
     }
 }

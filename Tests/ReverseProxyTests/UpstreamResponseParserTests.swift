@@ -156,4 +156,18 @@ import Testing
         #expect(info.closesConnection)
         #expect(!info.upgrade)
     }
+
+    @Test func clientHeaderLinesAreFilteredAsBytes() throws {
+        let text = "HTTP/1.1 302 Found\r\nServer: up\r\nDate: now\r\nLocation: http://backend/a\r\n"
+            + "Connection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\n"
+            + "Content-Length: 0\r\nX-Kept: yes\r\n\r\n"
+        guard case .head(let head) = try events(text).events.first else { Issue.record("no head"); return }
+        var lines = ByteBuffer()
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: ["x-secret"],
+                                                   redirects: [ProxyRedirectRule(from: "http://backend/", to: "/")],
+                                                   into: &lines)
+        #expect(String(buffer: lines) == "Location: /a\r\nContent-Length: 0\r\nX-Kept: yes\r\n")
+        #expect(head.hasContentLength)
+        #expect(head.headers.count == 9)
+    }
 }
