@@ -880,7 +880,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let location = inFlight.request.location ?? defaultServer.serverLevel
         var response = FrontResponse(status: status)
         response.location = location
-        applyHeaderFilters(&response, location: location, request: inFlight.request)
+        // Only when there is something to add: passing the request copies it.
+        if location.expires != nil || !location.addHeaders.isEmpty {
+            applyHeaderFilters(&response, location: location, request: inFlight.request)
+        }
         let code = Int(status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
         var keepAlive = inFlight.keepAlive && location.keepaliveTimeout > 0 && requestCount < location.keepaliveRequests

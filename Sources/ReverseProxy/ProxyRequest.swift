@@ -444,8 +444,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
         // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
-        var lines = ByteBuffer()
-        lines.reserveCapacity(head.bytes.readableBytes)
+        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
         HeaderRules.writeClientResponseHeaderLines(head, hidden: settings.hiddenResponseHeaderList,
                                                    redirects: settings.redirects, into: &lines)
         responseHeadSent = true

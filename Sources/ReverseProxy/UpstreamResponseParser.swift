@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -136,28 +141,23 @@ struct UpstreamResponseParser {
     // MARK: Head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws(UpstreamResponseError) -> Event? {
-        let view = buffer.readableBytesView
-        // Find the blank line ending the head (CRLF CRLF, or bare LFs as nginx accepts).
-        var end: Int?
-        var index = view.startIndex
-        var lineStart = true
-        while index < view.endIndex {
-            let byte = view[index]
-            if byte == UInt8(ascii: "\n") {
-                if lineStart { end = index + 1; break }
-                lineStart = true
-            } else if byte == UInt8(ascii: "\r") {
-                // Part of a line end; does not start content.
-            } else {
-                lineStart = false
+        // Find the blank line ending the head (CRLF CRLF, or bare LFs as nginx accepts), by memchr.
+        let available = buffer.readableBytes
+        let end: Int? = buffer.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return nil }
+            var position = 0
+            while position < available, let found = memchr(base + position, 0x0A, available - position) {
+                let newline = base.distance(to: UnsafeRawPointer(found))
+                if newline + 1 < available, bytes[newline + 1] == 0x0A { return newline + 2 }
+                if newline + 2 < available, bytes[newline + 1] == 0x0D, bytes[newline + 2] == 0x0A { return newline + 3 }
+                position = newline + 1
             }
-            index += 1
-        }
-        guard let headEnd = end else {
-            if view.count >= maxHeadSize { throw .tooBig }
             return nil
         }
-        let headLength = headEnd - view.startIndex
+        guard let headLength = end else {
+            if available >= maxHeadSize { throw .tooBig }
+            return nil
+        }
         if headLength > maxHeadSize { throw .tooBig }
         var (head, framing) = try buffer.withUnsafeReadableBytes { bytes throws(UpstreamResponseError) in
             try Self.parseHeadBytes(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
@@ -403,6 +403,8 @@ struct UpstreamResponseParser {
 
     /// RFC 9110 token bytes (header names), plus `_` which nginx allows from upstreams.
     private static func isTokenByte(_ byte: UInt8) -> Bool {
+        // Letters, digits and `-` first: nearly every header name byte.
+        if byte >= 0x61 && byte <= 0x7A || byte >= 0x41 && byte <= 0x5A || byte == 0x2D { return true }
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
@@ -466,9 +468,11 @@ private struct LineReader {
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     mutating func next() -> Slice<UnsafeRawBufferPointer>? {
-        guard position < bytes.count else { return nil }
-        var end = position
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        guard position < bytes.count, let base = bytes.baseAddress else { return nil }
+        var end = bytes.count
+        if let found = memchr(base + position, 0x0A, bytes.count - position) {
+            end = base.distance(to: UnsafeRawPointer(found))
+        }
         let next = end + 1
         if end > position, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         let line = bytes[position..<end]
