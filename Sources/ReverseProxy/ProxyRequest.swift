@@ -10,6 +10,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+/// A location's `ProxySettings` in a class, so each request holds a reference, not a copy.
+final class SharedProxySettings: Sendable {
+    let settings: ProxySettings
+    init(_ settings: ProxySettings) { self.settings = settings }
+}
+
 /// What became of one upstream try, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time`.
 public struct UpstreamTry: Sendable, Equatable {
     public var address: String
@@ -48,7 +54,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     let client: any ProxyClient
-    let settings: ProxySettings
+    /// The location's settings, shared by reference: a request copies no settings struct.
+    let location: SharedProxySettings
     let group: UpstreamGroup
     let upstreamURI: String
     let proxyVariables: ProxyVariables
@@ -87,21 +94,21 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
-    init(client: any ProxyClient, settings: ProxySettings, group: UpstreamGroup, upstreamURI: String,
-         proxyVariables: ProxyVariables, logger: Logger) {
+    /// `variables` are the client's (passed in: reading them through the protocol copies them).
+    init(client: any ProxyClient, variables: RequestVariables, location: SharedProxySettings, group: UpstreamGroup,
+         upstreamURI: String, proxyVariables: ProxyVariables, logger: Logger) {
         self.client = client
-        self.settings = settings
+        self.location = location
         self.group = group
         self.upstreamURI = upstreamURI
         self.proxyVariables = proxyVariables
         self.logger = logger
         self.loop = client.eventLoop
-        let variables = client.variables
         var hashKey = ""
         if let template = group.hashKey { hashKey = template.render(variables) }
         let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
-        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: settings.nextUpstreamTries)
-        let sendsBody = client.hasRequestBody && settings.passRequestBody
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: location.settings.nextUpstreamTries)
+        let sendsBody = client.hasRequestBody && location.settings.passRequestBody
         bodyState = client.hasRequestBody ? .notStarted : .none
         let framing: HeaderRules.BodyFraming
         if !sendsBody {
@@ -112,19 +119,19 @@ final class ProxyRequest: UpstreamResponseDelegate {
             framing = .chunked
         }
         // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
-        let setHeaders: [(name: String, value: String)] = settings.setHeaders.map {
+        let setHeaders: [(name: String, value: String)] = location.settings.setHeaders.map {
             (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
         }
         // A chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (nginx would buffer it whole to count it; gantry streams it).
-        requestVersion = framing == .chunked ? .http1_1 : settings.httpVersion
+        requestVersion = framing == .chunked ? .http1_1 : location.settings.httpVersion
         chunksRequestBody = framing == .chunked
         var head = ByteBuffer()
         head.reserveCapacity(512)
         let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: upstreamURI,
                                                         version: requestVersion, setHeaders: setHeaders,
                                                         client: client.head.headers,
-                                                        passClientHeaders: settings.passRequestHeaders, framing: framing)
+                                                        passClientHeaders: location.settings.passRequestHeaders, framing: framing)
         requestHead = head
         closesUpstream = info.closesConnection
         upgradeRequested = info.upgrade
@@ -133,20 +140,20 @@ final class ProxyRequest: UpstreamResponseDelegate {
     // MARK: Start and peer selection
 
     func start() {
-        if settings.clientMaxBodySize > 0, let length = client.requestBodyLength, Int64(length) > settings.clientMaxBodySize {
+        if location.settings.clientMaxBodySize > 0, let length = client.requestBodyLength, Int64(length) > location.settings.clientMaxBodySize {
             logger.error("client intended to send too large body: \(length) bytes")
             finish(status: .payloadTooLarge)
             return
         }
         client.onClientClose = { [self] in clientClosed() }
         client.onWritabilityChanged = { [self] writable in if writable { readMore() } }
-        if client.hasRequestBody, !settings.passRequestBody {
+        if client.hasRequestBody, !location.settings.passRequestBody {
             // Not sent upstream, but still read so the client connection stays in step.
             bodyState = .done
             client.readBody { _ in }
         }
-        if bodyState == .notStarted, settings.requestBuffering, let length = client.requestBodyLength,
-           length <= settings.clientBodyBufferSize {
+        if bodyState == .notStarted, location.settings.requestBuffering, let length = client.requestBodyLength,
+           length <= location.settings.clientBodyBufferSize {
             bodyState = .buffering
             client.readBody { [self] part in bufferBodyPart(part) }
             return
@@ -225,7 +232,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             moveToCurrentServers()
             return group.hasNoServers(attempt) ? waitForServers() : false
         }
-        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
+        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(location.settings.connectTimeout)) { [self] in
             guard !finished, attempt.generation == generation else { return }
             logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
             finish(status: .badGateway)
@@ -239,7 +246,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let variables = client.variables
         let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
         attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: group.hashKey.map { $0.render(variables) } ?? "",
-                                     maxTries: settings.nextUpstreamTries)
+                                     maxTries: location.settings.nextUpstreamTries)
     }
 
     func dequeued() {
@@ -272,9 +279,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
-        let maxHeadSize = settings.upstreamHeaderBufferSize
+        let maxHeadSize = location.settings.upstreamHeaderBufferSize
         let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.milliseconds(settings.connectTimeout))
+            .connectTimeout(.milliseconds(location.settings.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Set here, synchronously, rather than as a bootstrap option: each bootstrap
@@ -335,7 +342,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         connection.handler.delegate = self
         connection.requestsServed += 1
         requestSent = true
-        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: settings.upstreamHeaderBufferSize)
+        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: location.settings.upstreamHeaderBufferSize)
         let channel = connection.channel
         switch bodyState {
         case .none, .done:
@@ -366,7 +373,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         switch part {
         case .bytes(let buffer):
             bodyBytes += Int64(buffer.readableBytes)
-            if settings.clientMaxBodySize > 0, bodyBytes > settings.clientMaxBodySize {
+            if location.settings.clientMaxBodySize > 0, bodyBytes > location.settings.clientMaxBodySize {
                 logger.error("client intended to send too large chunked body: \(bodyBytes) bytes")
                 dropConnection()
                 releasePeer(failed: false)
@@ -445,8 +452,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
         // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
         var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
-        HeaderRules.writeClientResponseHeaderLines(head, hidden: settings.hiddenResponseHeaderList,
-                                                   redirects: settings.redirects, into: &lines)
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
+                                                   redirects: location.settings.redirects, into: &lines)
         responseHeadSent = true
         client.sendHead(status: head.status, headerLines: lines, hasContentLength: head.hasContentLength)
     }
@@ -503,7 +510,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         tunneling = true
         responseHeadSent = true
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
-                                                        hidden: settings.hiddenResponseHeaderList, redirects: [])
+                                                        hidden: location.settings.hiddenResponseHeaderList, redirects: [])
         tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
         tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
                                                      headers: headers)) { [self] bytes in
@@ -567,9 +574,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func canRetry(_ condition: NextUpstreamPolicy.Condition) -> Bool {
         // Never once the client got bytes, nor once body bytes went upstream (they cannot be replayed).
         guard !responseHeadSent, !bodySent else { return false }
-        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
+        guard location.settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
                                                 requestSent: requestSent) else { return false }
-        if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
+        if location.settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(location.settings.nextUpstreamTimeout) { return false }
         return attempt.triesLeft > 1 || group.isSuperseded(attempt)
     }
 
@@ -602,7 +609,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         // a request that may be retried waits for the pool's next set of workers instead of 502.
         let awaitReplacement = !retry && condition == .error && group.followsMembership
             && !responseHeadSent && !bodySent
-            && settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue, requestSent: requestSent)
+            && location.settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue, requestSent: requestSent)
         dropConnection()
         releasePeer(failed: true)
         if retry {
@@ -619,7 +626,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// `proxy_read_timeout` counts from the last read: the connection's one timer (see
     /// `UpstreamHandler.armReadTimeout`) is moved, not rescheduled, per read and per request.
     func armReadTimer() {
-        connection?.handler.armReadTimeout(.now() + .milliseconds(settings.readTimeout), on: loop)
+        connection?.handler.armReadTimeout(.now() + .milliseconds(location.settings.readTimeout), on: loop)
     }
 
     func upstreamReadTimedOut() {
@@ -630,7 +637,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func armSendTimer() {
         guard sendTimer == nil else { return }
-        sendTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.sendTimeout)) { [self] in
+        sendTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(location.settings.sendTimeout)) { [self] in
             sendTimer = nil
             upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while sending request to upstream")
         }
