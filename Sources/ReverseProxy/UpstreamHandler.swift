@@ -173,7 +173,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         closed = true
         cancelReadTimer()
         if let delegate {
-            if tunnelBytes == nil, case .some(.some(.end)) = parser.connectionClosed() {
+            if tunnelBytes == nil, parser.connectionClosed() == .end {
                 // The end of a body delimited by the connection's close.
                 delegate.upstreamDidReceiveEnd()
             } else {

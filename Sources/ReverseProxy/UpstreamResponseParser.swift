@@ -125,16 +125,25 @@ struct UpstreamResponseParser {
     /// Set when a head without body or a body's last bytes were returned: `.end` comes next.
     private var pendingEnd = false
 
-    /// The server closed the connection: the end of a close-delimited body, or an error
-    /// when a response was cut short (nil: nothing was expected).
-    mutating func connectionClosed() -> Event?? {
+    /// What the server's close means for the response being read.
+    enum CloseOutcome {
+        /// No response was being read.
+        case idle
+        /// The end of a body delimited by the close.
+        case end
+        /// The response was cut short.
+        case premature
+    }
+
+    /// The server closed the connection.
+    mutating func connectionClosed() -> CloseOutcome {
         switch state {
-        case .idle, .done: return .some(nil)
+        case .idle, .done: return .idle
         case .untilClose:
             state = .done
-            return .some(.end)
+            return .end
         default:
-            return nil
+            return .premature
         }
     }
 

@@ -20,7 +20,7 @@ import Testing
             offset = end
             while let event = try parser.next(&buffer) { out.append(event) }
         } while offset < bytes.count
-        if close, case .some(.some(let event)) = parser.connectionClosed() { out.append(event) }
+        if close, parser.connectionClosed() == .end { out.append(.end) }
         return (out, parser)
     }
 
