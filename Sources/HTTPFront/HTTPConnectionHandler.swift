@@ -132,8 +132,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var chunked = false
         var closeAfter = false
         var noBody = false
-        /// A module's response head was written and no flush followed yet.
-        var unflushed = false
+        /// A module's response head, held until its first body bytes (a small first part goes
+        /// out in the same buffer: one write instead of two) or its end.
+        var pendingHead: ByteBuffer?
 
         init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
             self.request = request
@@ -906,8 +907,22 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
+        inFlight.pendingHead = head
+    }
+
+    /// Writes a held module head (see `InFlight.pendingHead`). With `data` small and not chunked,
+    /// the two go out as one buffer, flushed, and this returns true (the data is written).
+    private func writePendingHead(_ inFlight: InFlight, context: ChannelHandlerContext, with data: IOData? = nil,
+                                  promise: EventLoopPromise<Void>? = nil) -> Bool {
+        guard var head = inFlight.pendingHead else { return false }
+        inFlight.pendingHead = nil
+        if let data, !inFlight.chunked, case .byteBuffer(var bytes) = data, bytes.readableBytes <= 4096 {
+            head.writeBuffer(&bytes)
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(head)), promise: promise)
+            return true
+        }
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
-        inFlight.unflushed = true
+        return false
     }
 
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void> {
@@ -918,8 +933,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
-        inFlight.unflushed = false
         let promise = context.eventLoop.makePromise(of: Void.self)
+        if writePendingHead(inFlight, context: context, with: data, promise: promise) { return promise.futureResult }
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
             prefix.writeString(String(count, radix: 16) + "\r\n")
@@ -941,7 +956,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return }
         inFlight.bodyBytes += count
-        inFlight.unflushed = false
+        if writePendingHead(inFlight, context: context, with: data) { return }
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
             prefix.writeString(String(count, radix: 16))
@@ -956,13 +971,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func exchangeSendEnd(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
-        if inFlight.chunked && !inFlight.noBody {
+        // Body writes flush as they go: only a held head or the last chunk needs a flush here.
+        let heldHead = inFlight.pendingHead != nil
+        _ = writePendingHead(inFlight, context: context)
+        let lastChunk = inFlight.chunked && !inFlight.noBody
+        if lastChunk {
             context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
-            inFlight.unflushed = true
         }
-        // Body writes flush as they go: a flush here would find nothing to write.
-        if inFlight.unflushed { needsFlush = true }
-        inFlight.unflushed = false
+        if heldHead || lastChunk { needsFlush = true }
         inFlight.exchange = nil
         let bodyPending = !inFlight.bodyDone
         if bodyPending {

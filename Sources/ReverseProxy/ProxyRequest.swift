@@ -363,7 +363,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             upstreamFailed(.error, message: "request body already sent")
             return
         }
-        channel.read()
+        // A pooled connection still has the read `ConnectionPool.put` asked for (any byte or
+        // close while idle would have ended it): asking again would only walk the pipeline.
+        if !connectionReused { channel.read() }
     }
 
     // MARK: Request body (client → upstream)
