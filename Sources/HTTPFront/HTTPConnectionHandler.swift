@@ -133,8 +133,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var closeAfter = false
         var noBody = false
         /// A module's response head, held until its first body bytes (a small first part goes
-        /// out in the same buffer: one write instead of two) or its end.
+        /// out in the same buffer: one write instead of two), `exchangeFlushHead` or its end.
         var pendingHead: ByteBuffer?
+        /// A module's head was written and no flush followed yet.
+        var unflushed = false
 
         init(request: FrontRequest, keepAlive: Bool, bodyDone: Bool) {
             self.request = request
@@ -856,7 +858,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
         let hasLength = responseHead.headers.contains(name: "content-length")
-        sendModuleHead(exchange, status: responseHead.status, hasContentLength: hasLength) { head in
+        sendModuleHead(exchange, status: responseHead.status, hasContentLength: hasLength, hold: false) { head in
             for (name, value) in responseHead.headers {
                 if Self.isFrontOwnedHeader(name) { continue }
                 // No interpolated String per header line.
@@ -869,12 +871,19 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     /// the lines the front writes itself (`Server`, `Date`, `Connection`, framing).
     func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
                                hasContentLength: Bool) {
-        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength) { head in
+        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength, hold: true) { head in
             head.writeImmutableBuffer(headerLines)
         }
     }
 
-    private func sendModuleHead(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+    /// Sends a held head now (the module has no body bytes at hand: the client must not wait for them).
+    func exchangeFlushHead(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange, inFlight.pendingHead != nil, let context else { return }
+        _ = writePendingHead(inFlight, context: context)
+        context.flush()
+    }
+
+    private func sendModuleHead(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool, hold: Bool,
                                 writeHeaders: (inout ByteBuffer) -> Void) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
@@ -907,7 +916,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
-        inFlight.pendingHead = head
+        if hold {
+            inFlight.pendingHead = head
+        } else {
+            context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+            inFlight.unflushed = true
+        }
     }
 
     /// Writes a held module head (see `InFlight.pendingHead`). With `data` small and not chunked,
@@ -933,6 +947,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return context.eventLoop.makeSucceededVoidFuture() }
         inFlight.bodyBytes += count
+        inFlight.unflushed = false
         let promise = context.eventLoop.makePromise(of: Void.self)
         if writePendingHead(inFlight, context: context, with: data, promise: promise) { return promise.futureResult }
         if inFlight.chunked {
@@ -956,6 +971,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let count = data.readableBytes
         guard count > 0 else { return }
         inFlight.bodyBytes += count
+        inFlight.unflushed = false
         if writePendingHead(inFlight, context: context, with: data) { return }
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
@@ -978,7 +994,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if lastChunk {
             context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
         }
-        if heldHead || lastChunk { needsFlush = true }
+        if heldHead || lastChunk || inFlight.unflushed { needsFlush = true }
+        inFlight.unflushed = false
         inFlight.exchange = nil
         let bodyPending = !inFlight.bodyDone
         if bodyPending {

@@ -22,6 +22,8 @@ public protocol ProxyClient: AnyObject {
     /// `sendHead` with the header lines already written (`Name: value\r\n` each), as the proxy
     /// passes an upstream's lines on without making strings of them.
     func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool)
+    /// Sends a head the client may hold for the first body bytes (see `HTTPExchange.flushHead`).
+    func flushHead()
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
     /// `sendBody` without a future (the proxy follows `isWritable` for backpressure).
     func writeBody(_ data: IOData)
@@ -32,6 +34,7 @@ public protocol ProxyClient: AnyObject {
 
 extension ProxyClient {
     public func writeBody(_ data: IOData) { sendBody(data) }
+    public func flushHead() {}
 
     /// For clients without a byte path: the lines become `HTTPHeaders` again.
     public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {

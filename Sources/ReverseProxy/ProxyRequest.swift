@@ -492,7 +492,11 @@ final class ProxyRequest: UpstreamResponseDelegate {
         onFinish?(tries)
     }
 
-    func upstreamReadComplete() { readMore() }
+    func upstreamReadComplete() {
+        // The head may wait for body bytes of the same read, not longer (a stream's first event may be far off).
+        if responseHeadSent, !finished, !tunneling { client.flushHead() }
+        readMore()
+    }
 
     // MARK: Upgrade (WebSocket) tunnel
 
