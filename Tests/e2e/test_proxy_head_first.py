@@ -3,7 +3,7 @@ but never waits for later ones: a stream whose first event is far off shows its 
 import socket
 import threading
 
-from upstreams.harness import Gantry, free_port
+from upstreams.harness import Gantry, free_port, wait_for
 
 
 def serve_once(listener, release):
@@ -56,6 +56,55 @@ def test_head_is_sent_before_a_late_first_body_part(gantry, tmp_path):
         sock.close()
     finally:
         release.set()
+        front.stop()
+        listener.close()
+        server.join(5)
+
+
+def serve_raw(listener, response, count):
+    for _ in range(count):
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(response)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("response, logged", [
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 5000 + b"\r\nContent-Length: 2\r\n\r\nok",
+     "upstream sent too big header while reading response header from upstream"),
+    (b"HTTP/1.1 200 OK\r\n Folded: value\r\nContent-Length: 2\r\n\r\nok",
+     "upstream sent invalid header while reading response header from upstream"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok",
+     "upstream sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time"),
+    (b"SSH-2.0-OpenSSH\r\n\r\n", "upstream sent no valid HTTP/1.0 header"),
+], ids=["too-big", "obs-fold", "length-and-chunked", "not-http"])
+def test_malformed_upstream_heads_are_502_as_nginx(gantry, tmp_path, response, logged):
+    path = str(tmp_path / "bad.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(4)
+    server = threading.Thread(target=serve_raw, args=(listener, response, 1), daemon=True)
+    server.start()
+    port = free_port()
+    front = Gantry(gantry, f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ proxy_pass http://unix:{path}:; }}
+    }}""", port, tmp_path).start()
+    try:
+        status, _, _ = front.request("GET", "/")
+        assert status == 502, front.error_log()[-2000:]
+        # The log is written off the event loop: wait for the line.
+        assert wait_for(lambda: logged in front.error_log(), timeout=5), front.error_log()[-2000:]
+    finally:
         front.stop()
         listener.close()
         server.join(5)
