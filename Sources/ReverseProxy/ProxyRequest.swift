@@ -91,6 +91,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
     let upgradeRequested: Bool
     /// The request body goes upstream with chunked framing (written here, there is no encoder).
     let chunksRequestBody: Bool
+    /// The client as a variable sink (cast once: a dynamic cast per use costs).
+    lazy var variableSink: (any ProxyVariableSink)? = client as? any ProxyVariableSink
+    /// `$upstream_http_*` of the response passed on, kept only when an access log can read them.
+    var responseHeaderVariables: [String: String] = [:]
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
@@ -452,6 +456,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
+        if let sink = variableSink, sink.wantsUpstreamVariables {
+            responseHeaderVariables = UpstreamVariableValues.responseHeaderVariables(head)
+        }
         // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
         var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
         HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
@@ -698,8 +705,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
         group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil
-        if !tries.isEmpty, let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables {
-            sink.setUpstreamVariables(UpstreamVariableValues(tries))
+        if !tries.isEmpty, let sink = variableSink, sink.wantsUpstreamVariables {
+            var values = UpstreamVariableValues(tries)
+            values.responseHeaders = responseHeaderVariables
+            sink.setUpstreamVariables(values)
         }
     }
 

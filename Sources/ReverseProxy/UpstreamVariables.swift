@@ -10,6 +10,9 @@ public struct UpstreamVariableValues: Sendable, Equatable {
     public var upstreamConnectTime: String
     public var upstreamHeaderTime: String
     public var upstreamResponseLength: String
+    /// `$upstream_http_NAME` (name lowercased, `-` as `_`) from the last server's response head;
+    /// repeated headers joined with `, ` as nginx does.
+    public var responseHeaders: [String: String] = [:]
 
     public init(_ tries: [UpstreamTry]) {
         upstreamAddr = tries.map(\.address).joined(separator: ", ")
@@ -25,6 +28,22 @@ public struct UpstreamVariableValues: Sendable, Equatable {
         [("upstream_addr", upstreamAddr), ("upstream_status", upstreamStatus),
          ("upstream_response_time", upstreamResponseTime), ("upstream_connect_time", upstreamConnectTime),
          ("upstream_header_time", upstreamHeaderTime), ("upstream_response_length", upstreamResponseLength)]
+            + responseHeaders.map { ($0.key, $0.value) }
+    }
+
+    /// The `$upstream_http_*` variables of a response head.
+    static func responseHeaderVariables(_ head: UpstreamResponseHead) -> [String: String] {
+        var variables: [String: String] = [:]
+        for field in head.fields {
+            let name = "upstream_http_" + String(head.name(field).lowercased().map { $0 == "-" ? "_" : $0 })
+            let value = head.value(field)
+            if let previous = variables[name] {
+                variables[name] = previous + ", " + value
+            } else {
+                variables[name] = value
+            }
+        }
+        return variables
     }
 
     /// Seconds with millisecond resolution, as nginx prints them (`0.004`).
