@@ -99,6 +99,16 @@ public final class HTTPExchange {
     /// `Connection`, `add_header` values and the framing (`Transfer-Encoding:
     /// chunked` when no `Content-Length` is given on HTTP/1.1).
     public func sendHead(_ head: HTTPResponseHead) { sink.exchangeSendHead(self, head) }
+    /// `sendHead` with header lines already serialised (`Name: value\r\n` each), without the
+    /// front's own lines (`Server`, `Date`, `Connection`, `Transfer-Encoding`, `Keep-Alive`).
+    ///
+    /// The head is held until the first body bytes (a small first part shares its write),
+    /// `flushHead()` or `sendEnd()`.
+    public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
+        sink.exchangeSendHeadLines(self, status: status, headerLines: headerLines, hasContentLength: hasContentLength)
+    }
+    /// Sends a head held by `sendHead(status:headerLines:hasContentLength:)` now.
+    public func flushHead() { sink.exchangeFlushHead(self) }
     /// Sends part of the body; the future completes when it is written to the socket.
     @discardableResult
     public func sendBody(_ data: IOData) -> EventLoopFuture<Void> { sink.exchangeSendBody(self, data) }
@@ -148,6 +158,9 @@ protocol ExchangeSink: AnyObject {
     func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void)
     func exchangeSetBodyPaused(_ exchange: HTTPExchange, _ paused: Bool)
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
+    func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
+                               hasContentLength: Bool)
+    func exchangeFlushHead(_ exchange: HTTPExchange)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)
     func exchangeAcceptsFileRegions(_ exchange: HTTPExchange) -> Bool

@@ -135,7 +135,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var chunked = false
         var closeAfter = false
         var noBody = false
-        /// A module's response head was written and no flush followed yet.
+        /// A module's response head, held until its first body bytes (a small first part goes
+        /// out in the same buffer: one write instead of two), `exchangeFlushHead` or its end.
+        var pendingHead: ByteBuffer?
+        /// A module's head was written and no flush followed yet.
         var unflushed = false
         /// On-the-fly gzip of a module's response (`gzip on` and its rules).
         var gzip: GzipStream?
@@ -647,6 +650,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     /// Headers of a module's response the front writes itself (`Connection`, `Transfer-Encoding`,
     /// `Keep-Alive`, `Server`, `Date`): compared in place, no lowercased copy per header.
+    static func isContentLength(_ name: String) -> Bool {
+        name.utf8.count == 14 && name.lowercased() == "content-length"
+    }
+
     static func isFrontOwnedHeader(_ name: String) -> Bool {
         let lowercase: StaticString
         switch name.utf8.count {
@@ -861,21 +868,65 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func exchangeSendHead(_ exchange: HTTPExchange, _ responseHead: HTTPResponseHead) {
+        let hasLength = responseHead.headers.contains(name: "content-length")
+        sendModuleHead(exchange, status: responseHead.status, hasContentLength: hasLength, hold: false,
+                       headers: { responseHead.headers }) { head, dropContentLength in
+            for (name, value) in responseHead.headers {
+                if Self.isFrontOwnedHeader(name) { continue }
+                if dropContentLength, Self.isContentLength(name) { continue }
+                // No interpolated String per header line.
+                head.writeHeaderLine(name, value)
+            }
+        }
+    }
+
+    /// A module's head whose header lines are bytes already (the proxy's); they must not hold
+    /// the lines the front writes itself (`Server`, `Date`, `Connection`, framing).
+    func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
+                               hasContentLength: Bool) {
+        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength, hold: true,
+                       headers: { HTTPHeaders(HeaderLineReader.fields(of: headerLines)) }) { head, dropContentLength in
+            guard dropContentLength else {
+                head.writeImmutableBuffer(headerLines)
+                return
+            }
+            for (name, value) in HeaderLineReader.fields(of: headerLines) where !Self.isContentLength(name) {
+                head.writeHeaderLine(name, value)
+            }
+        }
+    }
+
+    /// Sends a held head now (the module has no body bytes at hand: the client must not wait for them).
+    func exchangeFlushHead(_ exchange: HTTPExchange) {
+        guard let inFlight = current, inFlight.exchange === exchange, inFlight.pendingHead != nil, let context else { return }
+        _ = writePendingHead(inFlight, context: context)
+        context.flush()
+    }
+
+    /// `headers` gives the module's headers as values (read only for gzip's rules); `writeHeaders`
+    /// writes its header lines, without `Content-Length` when told (the answer is gzipped).
+    private func sendModuleHead(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool, hold: Bool,
+                                headers: () -> HTTPHeaders, writeHeaders: (inout ByteBuffer, _ dropContentLength: Bool) -> Void) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
-        var response = FrontResponse(status: responseHead.status)
+        var response = FrontResponse(status: status)
         response.location = location
-        applyHeaderFilters(&response, location: location, request: inFlight.request)
-        let code = Int(responseHead.status.code)
-        inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
-        let gzipDecision = gzipDecision(responseHead, status: code, request: &inFlight.request, location: location)
-        if gzipDecision.compress, let level = location.gzip?.level {
-            inFlight.gzip = GzipStream(level: level)
+        // Only when there is something to add: passing the request copies it.
+        if location.expires != nil || !location.addHeaders.isEmpty {
+            applyHeaderFilters(&response, location: location, request: inFlight.request)
         }
-        let hasLength = inFlight.gzip == nil && responseHead.headers.contains(name: "content-length")
+        let code = Int(status.code)
+        inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
+        // gzip on the fly (only looked at where the location has `gzip on`).
+        var gzipDecision = (vary: false, compress: false)
+        if location.gzip != nil {
+            gzipDecision = self.gzipDecision(headers(), status: code, request: &inFlight.request, location: location)
+            if gzipDecision.compress, let level = location.gzip?.level { inFlight.gzip = GzipStream(level: level) }
+        }
+        let hasContentLength = hasContentLength && inFlight.gzip == nil
         var keepAlive = inFlight.keepAlive && location.keepaliveTimeout > 0 && requestCount < location.keepaliveRequests
-        if !hasLength && !inFlight.noBody {
+        if !hasContentLength && !inFlight.noBody {
             if inFlight.request.head.version.minor >= 1 {
                 inFlight.chunked = true
             } else {
@@ -884,14 +935,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
         inFlight.keepAlive = keepAlive
         var head = context.channel.allocator.buffer(capacity: 512)
-        writeStatusLine(&head, responseHead.status)
+        writeStatusLine(&head, status)
         writeCommonHeaders(&head, location: location)
-        for (name, value) in responseHead.headers {
-            if Self.isFrontOwnedHeader(name) { continue }
-            if inFlight.gzip != nil, name.utf8.count == 14, name.lowercased() == "content-length" { continue }
-            // No interpolated String per header line.
-            head.writeHeaderLine(name, value)
-        }
+        writeHeaders(&head, inFlight.gzip != nil)
         if inFlight.gzip != nil { head.writeStaticString("Content-Encoding: gzip\r\n") }
         if gzipDecision.vary && location.gzipVary { head.writeStaticString("Vary: Accept-Encoding\r\n") }
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
@@ -901,20 +947,38 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
+        if hold {
+            inFlight.pendingHead = head
+        } else {
+            context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
+            inFlight.unflushed = true
+        }
+    }
+
+    /// Writes a held module head (see `InFlight.pendingHead`). With `data` small and not chunked,
+    /// the two go out as one buffer, flushed, and this returns true (the data is written).
+    private func writePendingHead(_ inFlight: InFlight, context: ChannelHandlerContext, with data: IOData? = nil,
+                                  promise: EventLoopPromise<Void>? = nil) -> Bool {
+        guard var head = inFlight.pendingHead else { return false }
+        inFlight.pendingHead = nil
+        if let data, !inFlight.chunked, case .byteBuffer(var bytes) = data, bytes.readableBytes <= 4096 {
+            head.writeBuffer(&bytes)
+            context.writeAndFlush(wrapOutboundOut(.byteBuffer(head)), promise: promise)
+            return true
+        }
         context.write(wrapOutboundOut(.byteBuffer(head)), promise: nil)
-        inFlight.unflushed = true
+        return false
     }
 
     /// nginx's gzip header filter for a module's answer: an answer that could be compressed (`gzip
     /// on`, status 200/403/404, no `Content-Encoding` yet, long enough — `gzip_min_length`, when the
     /// length is known —, a type in `gzip_types`, a body to send) gets `Vary` (with `gzip_vary on`),
     /// and is compressed when the client takes gzip and `ngx_http_gzip_ok` agrees.
-    private func gzipDecision(_ head: HTTPResponseHead, status: Int, request: inout FrontRequest,
+    private func gzipDecision(_ headers: HTTPHeaders, status: Int, request: inout FrontRequest,
                               location: LocationSettings) -> (vary: Bool, compress: Bool) {
         guard let gzip = location.gzip, status == 200 || status == 403 || status == 404, !request.isHead else {
             return (false, false)
         }
-        let headers = head.headers
         if let encoding = headers.first(name: "content-encoding"), !encoding.isEmpty { return (false, false) }
         if let length = headers.first(name: "content-length").flatMap(Int.init), length < gzip.minLength { return (false, false) }
         let type = headers.first(name: "content-type")?.split(separator: ";").first
@@ -960,6 +1024,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         inFlight.bodyBytes += count
         inFlight.unflushed = false
         let promise = context.eventLoop.makePromise(of: Void.self)
+        if writePendingHead(inFlight, context: context, with: data, promise: promise) { return promise.futureResult }
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
             prefix.writeString(String(count, radix: 16) + "\r\n")
@@ -983,6 +1048,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard count > 0 else { return }
         inFlight.bodyBytes += count
         inFlight.unflushed = false
+        if writePendingHead(inFlight, context: context, with: data) { return }
         if inFlight.chunked {
             var prefix = context.channel.allocator.buffer(capacity: 16)
             prefix.writeString(String(count, radix: 16))
@@ -997,6 +1063,9 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
 
     func exchangeSendEnd(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, let context, inFlight.headSent, !inFlight.responseDone else { return }
+        // Body writes flush as they go: only a held head, a gzip tail or the last chunk needs a flush here.
+        let heldHead = inFlight.pendingHead != nil
+        _ = writePendingHead(inFlight, context: context)
         if let gzip = inFlight.gzip, !inFlight.noBody {
             inFlight.gzip = nil
             let tail = gzip.finish(allocator: context.channel.allocator)
@@ -1015,12 +1084,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
                 inFlight.unflushed = true
             }
         }
-        if inFlight.chunked && !inFlight.noBody {
+        let lastChunk = inFlight.chunked && !inFlight.noBody
+        if lastChunk {
             context.write(wrapOutboundOut(.byteBuffer(ByteBuffer(staticString: "0\r\n\r\n"))), promise: nil)
-            inFlight.unflushed = true
         }
-        // Body writes flush as they go: a flush here would find nothing to write.
-        if inFlight.unflushed { needsFlush = true }
+        if heldHead || lastChunk || inFlight.unflushed { needsFlush = true }
         inFlight.unflushed = false
         inFlight.exchange = nil
         let bodyPending = !inFlight.bodyDone

@@ -184,6 +184,75 @@ public enum HeaderRules {
         }
         return HTTPHeaders(out)
     }
+
+    /// The client's header lines of an upstream response, written as bytes from the upstream's
+    /// head: the same filter as `clientResponseHeaders` (for a final, non-101 response), minus
+    /// `Server` and `Date`, which the front writes itself. Most lines are copied unchanged;
+    /// only `Location`/`Refresh` become strings (for `proxy_redirect`).
+    static func writeClientResponseHeaderLines(_ head: UpstreamResponseHead, hidden: [String],
+                                               redirects: [ProxyRedirectRule], into out: inout ByteBuffer) {
+        // Headers a `Connection` header names are hop-by-hop too (rare: usually it says keep-alive or close).
+        var dropped: [String] = []
+        head.withFieldBytes { _, name, value in
+            guard name.count == 10, bytesEqualLowercased(name, "connection") else { return }
+            if value.count == 10 && bytesEqualLowercased(value, "keep-alive") || value.count == 5 && bytesEqualLowercased(value, "close") {
+                return
+            }
+            for token in String(decoding: value, as: UTF8.self).split(separator: ",") {
+                let lower = token.trimmed(" \t").lowercased()
+                if lower != "close" && lower != "keep-alive" && !dropped.contains(lower) { dropped.append(lower) }
+            }
+        }
+        head.withFieldBytes { field, name, value in
+            if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { return }
+            if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, $0) }) { return }
+            if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, $0) }) { return }
+            if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
+                let nameText = String(decoding: name, as: UTF8.self)
+                let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
+                                                          rules: redirects)
+                out.writeHeaderLine(nameText, rewritten)
+                return
+            }
+            out.writeBytes(name)
+            out.writeStaticString(": ")
+            out.writeBytes(value)
+            out.writeStaticString("\r\n")
+        }
+    }
+
+    /// `isHopByHop` over bytes.
+    static func isHopByHop(bytes name: UnsafeRawBufferPointer) -> Bool {
+        switch name.count {
+        case 2: return bytesEqualLowercased(name, "te")
+        case 7: return bytesEqualLowercased(name, "upgrade") || bytesEqualLowercased(name, "trailer")
+        case 10: return bytesEqualLowercased(name, "connection") || bytesEqualLowercased(name, "keep-alive")
+        case 16: return bytesEqualLowercased(name, "proxy-connection")
+        case 17: return bytesEqualLowercased(name, "transfer-encoding")
+        case 18: return bytesEqualLowercased(name, "proxy-authenticate")
+        case 19: return bytesEqualLowercased(name, "proxy-authorization")
+        default: return false
+        }
+    }
+
+    /// `Server` and `Date`: the front's own lines.
+    static func isFrontOwned(bytes name: UnsafeRawBufferPointer) -> Bool {
+        name.count == 6 && bytesEqualLowercased(name, "server") || name.count == 4 && bytesEqualLowercased(name, "date")
+    }
+
+    /// ASCII case-insensitive comparison of bytes with a lowercase string.
+    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: String) -> Bool {
+        var lowercase = lowercase
+        return lowercase.withUTF8 { expected in
+            guard expected.count == bytes.count else { return false }
+            for index in 0..<bytes.count {
+                let byte = bytes[index]
+                let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+                if folded != expected[index] { return false }
+            }
+            return true
+        }
+    }
 }
 
 /// One `proxy_redirect FROM TO;` pair (plain text prefix form; `default` is expanded at config load).

@@ -21,6 +21,11 @@ public protocol ProxyClient: AnyObject {
     func pauseBody()
     func resumeBody()
     func sendHead(_ head: HTTPResponseHead)
+    /// `sendHead` with the header lines already written (`Name: value\r\n` each), as the proxy
+    /// passes an upstream's lines on without making strings of them.
+    func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool)
+    /// Sends a head the client may hold for the first body bytes (see `HTTPExchange.flushHead`).
+    func flushHead()
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
     /// `sendBody` without a future (the proxy follows `isWritable` for backpressure).
     func writeBody(_ data: IOData)
@@ -31,6 +36,17 @@ public protocol ProxyClient: AnyObject {
 
 extension ProxyClient {
     public func writeBody(_ data: IOData) { sendBody(data) }
+    public func flushHead() {}
+
+    /// For clients without a byte path: the lines become `HTTPHeaders` again.
+    public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
+        var headers = HTTPHeaders()
+        for line in String(buffer: headerLines).split(separator: "\r\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            headers.add(name: String(line[..<colon]), value: String(line[line.index(after: colon)...].drop { $0 == " " }))
+        }
+        sendHead(HTTPResponseHead(version: head.version, status: status, headers: headers))
+    }
 }
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {

@@ -10,6 +10,12 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+/// A location's `ProxySettings` in a class, so each request holds a reference, not a copy.
+final class SharedProxySettings: Sendable {
+    let settings: ProxySettings
+    init(_ settings: ProxySettings) { self.settings = settings }
+}
+
 /// What became of one upstream try, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time`.
 public struct UpstreamTry: Sendable, Equatable {
     public var address: String
@@ -48,7 +54,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
     }
 
     let client: any ProxyClient
-    let settings: ProxySettings
+    /// The location's settings, shared by reference: a request copies no settings struct.
+    let location: SharedProxySettings
     let group: UpstreamGroup
     let upstreamURI: String
     let proxyVariables: ProxyVariables
@@ -61,7 +68,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// Whether the current try's request head went to the server (nginx's `request_sent`).
     var requestSent = false
     /// A `101 Switching Protocols` head, until its end arrives and the tunnel starts.
-    var switchingHead: HTTPResponseHead?
+    var switchingHead: UpstreamResponseHead?
     var tunneling = false
     var bodyState: BodyState
     var bodyBytes: Int64 = 0
@@ -74,8 +81,6 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var responseBuffering = false
     /// The upstream finished while the client still had spooled bytes to take.
     var upstreamEnded = false
-    /// The response head's headers, kept only for `$upstream_http_*` when an access log reads them.
-    var lastResponseHeaders: HTTPHeaders?
     /// A stored body is still being written to the upstream connection (an early answer must
     /// not put the connection back in the pool with part of a body still to go out).
     var bodyWritesPending = false
@@ -98,24 +103,28 @@ final class ProxyRequest: UpstreamResponseDelegate {
     var upgradeRequested: Bool
     /// The request body goes upstream with chunked framing (written here, there is no encoder).
     var chunksRequestBody: Bool
+    /// The client as a variable sink (cast once: a dynamic cast per use costs).
+    lazy var variableSink: (any ProxyVariableSink)? = client as? any ProxyVariableSink
+    /// `$upstream_http_*` of the response passed on, kept only when an access log can read them.
+    var responseHeaderVariables: [String: String] = [:]
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
     var onFinish: (([UpstreamTry]) -> Void)?
 
-    init(client: any ProxyClient, settings: ProxySettings, group: UpstreamGroup, upstreamURI: String,
-         proxyVariables: ProxyVariables, logger: Logger) {
+    /// `variables` are the client's (passed in: reading them through the protocol copies them).
+    init(client: any ProxyClient, variables: RequestVariables, location: SharedProxySettings, group: UpstreamGroup,
+         upstreamURI: String, proxyVariables: ProxyVariables, logger: Logger) {
         self.client = client
-        self.settings = settings
+        self.location = location
         self.group = group
         self.upstreamURI = upstreamURI
         self.proxyVariables = proxyVariables
         self.logger = logger
         self.loop = client.eventLoop
-        let variables = client.variables
         var hashKey = ""
         if let template = group.hashKey { hashKey = template.render(variables) }
         let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
-        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: settings.nextUpstreamTries)
-        let sendsBody = client.hasRequestBody && settings.passRequestBody
+        attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: location.settings.nextUpstreamTries)
+        let sendsBody = client.hasRequestBody && location.settings.passRequestBody
         bodyState = client.hasRequestBody ? .notStarted : .none
         let framing: HeaderRules.BodyFraming
         if !sendsBody {
@@ -126,11 +135,12 @@ final class ProxyRequest: UpstreamResponseDelegate {
             framing = .chunked
         }
         // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
-        setHeaders = settings.setHeaders.map {
+        setHeaders = location.settings.setHeaders.map {
             (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
         }
         (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) =
-            Self.upstreamHead(setHeaders: setHeaders, client: client, settings: settings, uri: upstreamURI, framing: framing)
+            Self.upstreamHead(setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
+                              framing: framing)
     }
 
     static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, settings: ProxySettings,
@@ -151,7 +161,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     // MARK: Start and peer selection
 
     func start() {
-        if settings.clientMaxBodySize > 0, let length = client.requestBodyLength, Int64(length) > settings.clientMaxBodySize {
+        if location.settings.clientMaxBodySize > 0, let length = client.requestBodyLength, Int64(length) > location.settings.clientMaxBodySize {
             logger.error("client intended to send too large body: \(length) bytes")
             finish(status: .payloadTooLarge)
             return
@@ -162,15 +172,15 @@ final class ProxyRequest: UpstreamResponseDelegate {
             sendSpooled()
             readMore()
         }
-        if client.hasRequestBody, !settings.passRequestBody {
+        if client.hasRequestBody, !location.settings.passRequestBody {
             // Not sent upstream, but still read so the client connection stays in step.
             bodyState = .done
             client.readBody { _ in }
         }
-        if bodyState == .notStarted, settings.requestBuffering {
+        if bodyState == .notStarted, location.settings.requestBuffering {
             bodyState = .buffering
-            let spool = BodySpool(mode: .replayable, memoryLimit: settings.clientBodyBufferSize, fileLimit: .max,
-                                  writeLimit: settings.tempFileWriteSize, directory: settings.clientBodyTempPath,
+            let spool = BodySpool(mode: .replayable, memoryLimit: location.settings.clientBodyBufferSize, fileLimit: .max,
+                                  writeLimit: location.settings.tempFileWriteSize, directory: location.settings.clientBodyTempPath,
                                   loop: loop, logger: logger)
             spool.onProgress = { [self] in requestSpoolProgressed() }
             requestSpool = spool
@@ -187,7 +197,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         switch part {
         case .bytes(let buffer):
             bodyBytes += Int64(buffer.readableBytes)
-            if settings.clientMaxBodySize > 0, bodyBytes > settings.clientMaxBodySize {
+            if location.settings.clientMaxBodySize > 0, bodyBytes > location.settings.clientMaxBodySize {
                 logger.error("client intended to send too large chunked body: \(bodyBytes) bytes")
                 finish(status: .payloadTooLarge)
                 return
@@ -217,7 +227,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if client.requestBodyLength == nil {
             // Counted now: sent with Content-Length, as nginx sends a buffered chunked body.
             (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) = Self.upstreamHead(
-                setHeaders: setHeaders, client: client, settings: settings, uri: upstreamURI,
+                setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
                 framing: .length(Int(spool.totalBytes)))
         }
         nextPeer(first: true)
@@ -281,7 +291,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             moveToCurrentServers()
             return group.hasNoServers(attempt) ? waitForServers() : false
         }
-        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.connectTimeout)) { [self] in
+        queueTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(location.settings.connectTimeout)) { [self] in
             guard !finished, attempt.generation == generation else { return }
             logger.error("no live upstreams while connecting to upstream \"\(group.name)\" (no server became available)")
             finish(status: .badGateway)
@@ -295,7 +305,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         let variables = client.variables
         let clientAddress = group.usesClientAddress ? ClientAddressKey.ipHashBytes(text: variables.remoteAddress) : []
         attempt = group.beginAttempt(clientAddress: clientAddress, hashKey: group.hashKey.map { $0.render(variables) } ?? "",
-                                     maxTries: settings.nextUpstreamTries)
+                                     maxTries: location.settings.nextUpstreamTries)
     }
 
     func dequeued() {
@@ -328,9 +338,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
-        let maxHeadSize = settings.upstreamHeaderBufferSize
+        let maxHeadSize = location.settings.upstreamHeaderBufferSize
         let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.milliseconds(settings.connectTimeout))
+            .connectTimeout(.milliseconds(location.settings.connectTimeout))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Set here, synchronously, rather than as a bootstrap option: each bootstrap
@@ -391,7 +401,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         connection.handler.delegate = self
         connection.requestsServed += 1
         requestSent = true
-        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: settings.upstreamHeaderBufferSize)
+        connection.handler.expectResponse(toHEAD: client.head.method == .HEAD, maxHeadSize: location.settings.upstreamHeaderBufferSize)
         let channel = connection.channel
         switch bodyState {
         case .none, .done:
@@ -428,7 +438,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
             upstreamFailed(.error, message: "request body already sent")
             return
         }
-        channel.read()
+        // A pooled connection still has the read `ConnectionPool.put` asked for (any byte or
+        // close while idle would have ended it): asking again would only walk the pipeline.
+        if !connectionReused { channel.read() }
     }
 
     // MARK: Request body (client → upstream)
@@ -438,7 +450,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         switch part {
         case .bytes(let buffer):
             bodyBytes += Int64(buffer.readableBytes)
-            if settings.clientMaxBodySize > 0, bodyBytes > settings.clientMaxBodySize {
+            if location.settings.clientMaxBodySize > 0, bodyBytes > location.settings.clientMaxBodySize {
                 logger.error("client intended to send too large chunked body: \(bodyBytes) bytes")
                 dropConnection()
                 releasePeer(failed: false)
@@ -495,7 +507,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     // MARK: Response (upstream → client)
 
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead) {
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead) {
         guard !finished else { return }
         armReadTimer()
         let status = Int(head.status.code)
@@ -515,16 +527,20 @@ final class ProxyRequest: UpstreamResponseDelegate {
             return
         }
         upstreamKeepAlive = (connection?.handler.responseAllowsKeepAlive ?? false) && !closesUpstream
-        if let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables { lastResponseHeaders = head.headers }
-        switch head.headers.first(name: "x-accel-buffering")?.lowercased() {
+        if let sink = variableSink, sink.wantsUpstreamVariables {
+            responseHeaderVariables = UpstreamVariableValues.responseHeaderVariables(head)
+        }
+        switch head.firstValue(named: "x-accel-buffering")?.lowercased() {
         case "yes": responseBuffering = true
         case "no": responseBuffering = false
-        default: responseBuffering = settings.buffering
+        default: responseBuffering = location.settings.buffering
         }
-        let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: status,
-                                                        hidden: settings.hiddenResponseHeaderList, redirects: settings.redirects)
+        // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
+        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
+                                                   redirects: location.settings.redirects, into: &lines)
         responseHeadSent = true
-        client.sendHead(HTTPResponseHead(version: client.head.version, status: head.status, headers: headers))
+        client.sendHead(status: head.status, headerLines: lines, hasContentLength: head.hasContentLength)
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
@@ -537,10 +553,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
         } else if responseBuffering, !client.isWritable {
             // The client lags: keep reading the upstream into memory, then a temp file.
             // A response gzipped on the fly takes bytes only: memory, then backpressure.
-            let fileLimit = client.acceptsFileRegions ? settings.maxTempFileSize : 0
-            let spool = BodySpool(mode: .consumable, memoryLimit: settings.responseMemoryLimit,
-                                  fileLimit: fileLimit, writeLimit: settings.tempFileWriteSize,
-                                  directory: settings.tempPath, loop: loop, logger: logger)
+            let fileLimit = client.acceptsFileRegions ? location.settings.maxTempFileSize : 0
+            let spool = BodySpool(mode: .consumable, memoryLimit: location.settings.responseMemoryLimit,
+                                  fileLimit: fileLimit, writeLimit: location.settings.tempFileWriteSize,
+                                  directory: location.settings.tempPath, loop: loop, logger: logger)
             spool.onProgress = { [self] in
                 sendSpooled()
                 readMore()
@@ -611,14 +627,18 @@ final class ProxyRequest: UpstreamResponseDelegate {
         onFinish?(tries)
     }
 
-    func upstreamReadComplete() { readMore() }
+    func upstreamReadComplete() {
+        // The head may wait for body bytes of the same read, not longer (a stream's first event may be far off).
+        if responseHeadSent, !finished, !tunneling { client.flushHead() }
+        readMore()
+    }
 
     // MARK: Upgrade (WebSocket) tunnel
 
     /// The upstream switched protocols: when the request asked for it and the client side can
     /// become a byte tunnel, relay bytes both ways until either side closes (nginx's upgraded
     /// connection, idle for at most `proxy_read_timeout`). Otherwise it is an invalid answer (502).
-    func startTunnel(_ head: HTTPResponseHead) {
+    func startTunnel(_ head: UpstreamResponseHead) {
         guard let connection, let tunnelClient = client as? any ProxyTunnelClient,
               upgradeRequested, !client.head.headers["upgrade"].isEmpty else {
             dropConnection()
@@ -631,7 +651,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         tunneling = true
         responseHeadSent = true
         let headers = HeaderRules.clientResponseHeaders(upstream: head.headers, status: 101,
-                                                        hidden: settings.hiddenResponseHeaderList, redirects: [])
+                                                        hidden: location.settings.hiddenResponseHeaderList, redirects: [])
         tunnelClient.onWritabilityChanged = { writable in if writable { channel.read() } }
         tunnelClient.switchToTunnel(HTTPResponseHead(version: client.head.version, status: .switchingProtocols,
                                                      headers: headers)) { [self] bytes in
@@ -702,9 +722,9 @@ final class ProxyRequest: UpstreamResponseDelegate {
     func canRetry(_ condition: NextUpstreamPolicy.Condition) -> Bool {
         // Never once the client got bytes, nor once body bytes went upstream (they cannot be replayed).
         guard !responseHeadSent, !bodySent else { return false }
-        guard settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
+        guard location.settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue,
                                                 requestSent: requestSent) else { return false }
-        if settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(settings.nextUpstreamTimeout) { return false }
+        if location.settings.nextUpstreamTimeout > 0, elapsed(since: startedAt) * 1000 >= Double(location.settings.nextUpstreamTimeout) { return false }
         return attempt.triesLeft > 1 || group.isSuperseded(attempt)
     }
 
@@ -739,7 +759,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         // a request that may be retried waits for the pool's next set of workers instead of 502.
         let awaitReplacement = !retry && condition == .error && group.followsMembership
             && !responseHeadSent && !bodySent
-            && settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue, requestSent: requestSent)
+            && location.settings.nextUpstream.allowsRetry(condition, method: client.head.method.rawValue, requestSent: requestSent)
         dropConnection()
         releasePeer(failed: true)
         if retry {
@@ -756,7 +776,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// `proxy_read_timeout` counts from the last read: the connection's one timer (see
     /// `UpstreamHandler.armReadTimeout`) is moved, not rescheduled, per read and per request.
     func armReadTimer() {
-        connection?.handler.armReadTimeout(.now() + .milliseconds(settings.readTimeout), on: loop)
+        connection?.handler.armReadTimeout(.now() + .milliseconds(location.settings.readTimeout), on: loop)
     }
 
     func upstreamReadTimedOut() {
@@ -767,7 +787,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func armSendTimer() {
         guard sendTimer == nil else { return }
-        sendTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(settings.sendTimeout)) { [self] in
+        sendTimer = loop.assumeIsolated().scheduleTask(in: .milliseconds(location.settings.sendTimeout)) { [self] in
             sendTimer = nil
             upstreamFailed(.timeout, message: "upstream timed out (110: Connection timed out) while sending request to upstream")
         }
@@ -826,8 +846,10 @@ final class ProxyRequest: UpstreamResponseDelegate {
         group.endAttempt(attempt)
         client.onClientClose = nil
         client.onWritabilityChanged = nil
-        if !tries.isEmpty, let sink = client as? any ProxyVariableSink, sink.wantsUpstreamVariables {
-            sink.setUpstreamVariables(UpstreamVariableValues(tries, upstreamHeaders: lastResponseHeaders))
+        if !tries.isEmpty, let sink = variableSink, sink.wantsUpstreamVariables {
+            var values = UpstreamVariableValues(tries)
+            values.responseHeaders = responseHeaderVariables
+            sink.setUpstreamVariables(values)
         }
     }
 

@@ -148,6 +148,7 @@ public final class ReverseProxyModule: ContentModule {
 struct ProxyContentHandler: ContentHandler {
     let module: ReverseProxyModule
     let settings: ProxySettings
+    let shared: SharedProxySettings
     let fixedGroup: UpstreamGroup?
     /// `$proxy_host`/`$proxy_port` of a fixed `proxy_pass`, formatted once per location.
     let fixedProxyVariables: ProxyVariables?
@@ -155,6 +156,7 @@ struct ProxyContentHandler: ContentHandler {
     init(module: ReverseProxyModule, settings: ProxySettings, fixedGroup: UpstreamGroup?) {
         self.module = module
         self.settings = settings
+        self.shared = SharedProxySettings(settings)
         self.fixedGroup = fixedGroup
         if case .fixed(let target) = settings.destination {
             fixedProxyVariables = Self.proxyVariables(target)
@@ -191,7 +193,7 @@ struct ProxyContentHandler: ContentHandler {
             uri = target.uri ?? variables.requestURI
             proxyVariables = Self.proxyVariables(target)
         }
-        let request = ProxyRequest(client: client, settings: settings, group: group, upstreamURI: uri,
+        let request = ProxyRequest(client: client, variables: variables, location: shared, group: group, upstreamURI: uri,
                                    proxyVariables: proxyVariables, logger: module.logger)
         request.onFinish = onFinish
         request.start()

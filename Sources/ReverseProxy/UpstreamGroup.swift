@@ -143,9 +143,11 @@ public final class UpstreamGroup: Sendable {
 
     func beginAttempt(clientAddress: [UInt8], hashKey: String, maxTries: Int) -> Attempt {
         state.withLockedValue { state in
-            let peers = state.generations[state.current]!.balancer.beginAttempt(
+            // One hash lookup, then the entry is mutated in place through `values[index]`.
+            let index = state.generations.index(forKey: state.current)!
+            let peers = state.generations.values[index].balancer.beginAttempt(
                 clientAddress: clientAddress, hashKey: hashKey, maxTries: maxTries)
-            state.generations[state.current]!.attempts += 1
+            state.generations.values[index].attempts += 1
             return Attempt(generation: state.current, peers: peers)
         }
     }
@@ -154,10 +156,9 @@ public final class UpstreamGroup: Sendable {
         let now = monotonicMilliseconds()
         // Mutated in place in the dictionary: a copy out and back would copy the balancer's arrays per request.
         let picked = state.withLockedValue { state -> (UpstreamAddress, String)? in
-            guard state.generations[attempt.generation] != nil else { return nil }
-            guard let peer = state.generations[attempt.generation]!.balancer.pick(&attempt.peers, now: now) else { return nil }
-            let generation = state.generations[attempt.generation]!
-            return (generation.addresses[peer.index], generation.names[peer.index])
+            guard let index = state.generations.index(forKey: attempt.generation),
+                  let peer = state.generations.values[index].balancer.pick(&attempt.peers, now: now) else { return nil }
+            return (state.generations.values[index].addresses[peer.index], state.generations.values[index].names[peer.index])
         }
         attempt.currentAddress = picked?.0
         attempt.currentName = picked?.1 ?? ""
@@ -169,10 +170,10 @@ public final class UpstreamGroup: Sendable {
     func release(_ attempt: inout Attempt, failed: Bool) {
         let now = monotonicMilliseconds()
         let disabled = state.withLockedValue { state -> UpstreamAddress? in
-            guard state.generations[attempt.generation] != nil else { return nil }
-            let event = state.generations[attempt.generation]!.balancer.release(&attempt.peers, outcome: failed ? .failure : .success,
-                                                                                now: now)
-            if case .temporarilyDisabled(let peer) = event { return state.generations[attempt.generation]!.addresses[peer.index] }
+            guard let index = state.generations.index(forKey: attempt.generation) else { return nil }
+            let event = state.generations.values[index].balancer.release(&attempt.peers, outcome: failed ? .failure : .success,
+                                                                         now: now)
+            if case .temporarilyDisabled(let peer) = event { return state.generations.values[index].addresses[peer.index] }
             return nil
         }
         if let disabled {

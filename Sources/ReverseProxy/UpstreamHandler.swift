@@ -4,7 +4,7 @@ import NIOHTTP1
 /// Receives what an upstream connection delivers while it serves one proxied request.
 /// Everything is called on the connection's event loop, which is the client's.
 protocol UpstreamResponseDelegate: AnyObject {
-    func upstreamDidReceiveHead(_ head: HTTPResponseHead)
+    func upstreamDidReceiveHead(_ head: UpstreamResponseHead)
     func upstreamDidReceiveBody(_ buffer: ByteBuffer)
     func upstreamDidReceiveEnd()
     /// A read batch is over: ask for more when ready (`autoRead` is off for backpressure).
@@ -173,7 +173,7 @@ final class UpstreamHandler: ChannelInboundHandler {
         closed = true
         cancelReadTimer()
         if let delegate {
-            if tunnelBytes == nil, case .some(.some(.end)) = parser.connectionClosed() {
+            if tunnelBytes == nil, parser.connectionClosed() == .end {
                 // The end of a body delimited by the connection's close.
                 delegate.upstreamDidReceiveEnd()
             } else {

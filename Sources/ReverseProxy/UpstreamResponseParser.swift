@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -32,7 +37,7 @@ struct UpstreamResponseError: Error, Equatable, CustomStringConvertible {
 /// (`expectResponse` before each request).
 struct UpstreamResponseParser {
     enum Event: Equatable {
-        case head(HTTPResponseHead)
+        case head(UpstreamResponseHead)
         case body(ByteBuffer)
         case end
     }
@@ -120,49 +125,53 @@ struct UpstreamResponseParser {
     /// Set when a head without body or a body's last bytes were returned: `.end` comes next.
     private var pendingEnd = false
 
-    /// The server closed the connection: the end of a close-delimited body, or an error
-    /// when a response was cut short (nil: nothing was expected).
-    mutating func connectionClosed() -> Event?? {
+    /// What the server's close means for the response being read.
+    enum CloseOutcome {
+        /// No response was being read.
+        case idle
+        /// The end of a body delimited by the close.
+        case end
+        /// The response was cut short.
+        case premature
+    }
+
+    /// The server closed the connection.
+    mutating func connectionClosed() -> CloseOutcome {
         switch state {
-        case .idle, .done: return .some(nil)
+        case .idle, .done: return .idle
         case .untilClose:
             state = .done
-            return .some(.end)
+            return .end
         default:
-            return nil
+            return .premature
         }
     }
 
     // MARK: Head
 
     private mutating func parseHead(_ buffer: inout ByteBuffer) throws(UpstreamResponseError) -> Event? {
-        let view = buffer.readableBytesView
-        // Find the blank line ending the head (CRLF CRLF, or bare LFs as nginx accepts).
-        var end: Int?
-        var index = view.startIndex
-        var lineStart = true
-        while index < view.endIndex {
-            let byte = view[index]
-            if byte == UInt8(ascii: "\n") {
-                if lineStart { end = index + 1; break }
-                lineStart = true
-            } else if byte == UInt8(ascii: "\r") {
-                // Part of a line end; does not start content.
-            } else {
-                lineStart = false
+        // Find the blank line ending the head (CRLF CRLF, or bare LFs as nginx accepts), by memchr.
+        let available = buffer.readableBytes
+        let end: Int? = buffer.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return nil }
+            var position = 0
+            while position < available, let found = memchr(base + position, 0x0A, available - position) {
+                let newline = base.distance(to: UnsafeRawPointer(found))
+                if newline + 1 < available, bytes[newline + 1] == 0x0A { return newline + 2 }
+                if newline + 2 < available, bytes[newline + 1] == 0x0D, bytes[newline + 2] == 0x0A { return newline + 3 }
+                position = newline + 1
             }
-            index += 1
-        }
-        guard let headEnd = end else {
-            if view.count >= maxHeadSize { throw .tooBig }
             return nil
         }
-        let headLength = headEnd - view.startIndex
+        guard let headLength = end else {
+            if available >= maxHeadSize { throw .tooBig }
+            return nil
+        }
         if headLength > maxHeadSize { throw .tooBig }
-        let (head, framing) = try buffer.withUnsafeReadableBytes { bytes throws(UpstreamResponseError) in
+        var (head, framing) = try buffer.withUnsafeReadableBytes { bytes throws(UpstreamResponseError) in
             try Self.parseHeadBytes(UnsafeRawBufferPointer(rebasing: bytes[..<headLength]))
         }
-        buffer.moveReaderIndex(forwardBy: headLength)
+        head.bytes = buffer.readSlice(length: headLength)!
         let status = Int(head.status.code)
         if status >= 100 && status < 200 && status != 101 {
             // An interim response (100 Continue, 103 Early Hints): the real one follows.
@@ -182,7 +191,7 @@ struct UpstreamResponseParser {
     }
 
     /// Status line and header lines of one head (the bytes end with its blank line).
-    private static func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(UpstreamResponseError) -> (HTTPResponseHead, Framing) {
+    private static func parseHeadBytes(_ bytes: UnsafeRawBufferPointer) throws(UpstreamResponseError) -> (UpstreamResponseHead, Framing) {
         var lines = LineReader(bytes: bytes)
         guard let statusLine = lines.next(), statusLine.count >= 12 else { throw .invalid("no valid HTTP/1.0 header") }
         // "HTTP/1.x SSS[ reason]"
@@ -197,18 +206,22 @@ struct UpstreamResponseParser {
         let minor = Int(s[b + 7] - 48)
         let code = Int(s[b + 9] - 48) * 100 + Int(s[b + 10] - 48) * 10 + Int(s[b + 11] - 48)
         guard code >= 100 else { throw .invalid("no valid HTTP/1.0 header") }
-        let reason = s.count > 13 ? String(decoding: s[(b + 13)...], as: UTF8.self) : ""
-        var fields: [(String, String)] = []
+        // Known codes take NIO's own phrase; only an unknown one keeps the server's.
+        let status = HTTPResponseStatus(statusCode: code)
+        let reasonStatus = status.reasonPhrase.isEmpty && s.count > 13
+            ? HTTPResponseStatus(statusCode: code, reasonPhrase: String(decoding: s[(b + 13)...], as: UTF8.self)) : status
+        var fields: [UpstreamResponseHead.Field] = []
         fields.reserveCapacity(8)
         var framing = Framing()
         while let line = lines.next() {
             if line.isEmpty { break }
             let (name, value) = try splitHeaderLine(line)
             try classify(name: name, value: value, into: &framing)
-            fields.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+            fields.append(UpstreamResponseHead.Field(nameStart: Int32(name.startIndex), nameEnd: Int32(name.endIndex),
+                                                     valueStart: Int32(value.startIndex), valueEnd: Int32(value.endIndex)))
         }
-        let status = HTTPResponseStatus(statusCode: code, reasonPhrase: reason)
-        let head = HTTPResponseHead(version: HTTPVersion(major: 1, minor: minor), status: status, headers: HTTPHeaders(fields))
+        let head = UpstreamResponseHead(version: HTTPVersion(major: 1, minor: minor), status: reasonStatus, bytes: ByteBuffer(),
+                                        fields: fields, hasContentLength: framing.length != nil)
         return (head, framing)
     }
 
@@ -274,7 +287,7 @@ struct UpstreamResponseParser {
     }
 
     /// Chooses how the body of a final response is delimited.
-    private mutating func frameBody(_ head: HTTPResponseHead, _ framing: Framing) throws(UpstreamResponseError) {
+    private mutating func frameBody(_ head: UpstreamResponseHead, _ framing: Framing) throws(UpstreamResponseError) {
         let status = Int(head.status.code)
         if framing.chunked && framing.length != nil {
             throw .invalid("\"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
@@ -399,6 +412,8 @@ struct UpstreamResponseParser {
 
     /// RFC 9110 token bytes (header names), plus `_` which nginx allows from upstreams.
     private static func isTokenByte(_ byte: UInt8) -> Bool {
+        // Letters, digits and `-` first: nearly every header name byte.
+        if byte >= 0x61 && byte <= 0x7A || byte >= 0x41 && byte <= 0x5A || byte == 0x2D { return true }
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return true
@@ -412,6 +427,57 @@ struct UpstreamResponseParser {
     }
 }
 
+/// A parsed upstream response head that keeps its bytes: header lines are located, not copied
+/// into strings, so the proxy can pass them to the client as bytes.
+struct UpstreamResponseHead: Equatable {
+    /// Where one header line's name and value lie in `bytes`.
+    struct Field: Equatable {
+        var nameStart: Int32
+        var nameEnd: Int32
+        var valueStart: Int32
+        var valueEnd: Int32
+    }
+
+    var version: HTTPVersion
+    var status: HTTPResponseStatus
+    /// The whole head, status line to blank line (reader index at its start).
+    var bytes: ByteBuffer
+    var fields: [Field]
+    var hasContentLength: Bool
+
+    func name(_ field: Field) -> String {
+        bytes.getString(at: bytes.readerIndex + Int(field.nameStart), length: Int(field.nameEnd - field.nameStart)) ?? ""
+    }
+
+    func value(_ field: Field) -> String {
+        bytes.getString(at: bytes.readerIndex + Int(field.valueStart), length: Int(field.valueEnd - field.valueStart)) ?? ""
+    }
+
+    /// The first value of the header `lowercasedName` (names are compared only where lengths match).
+    func firstValue(named lowercasedName: String) -> String? {
+        let count = lowercasedName.utf8.count
+        for field in fields where Int(field.nameEnd - field.nameStart) == count && name(field).lowercased() == lowercasedName {
+            return value(field)
+        }
+        return nil
+    }
+
+    /// The headers as strings (for the 101 path, variables and tests; the usual response does without).
+    var headers: HTTPHeaders {
+        HTTPHeaders(fields.map { (name($0), value($0)) })
+    }
+
+    /// Calls `body` with the bytes of each field's name and value (valid only during the call).
+    func withFieldBytes(_ body: (Field, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Void) {
+        bytes.withUnsafeReadableBytes { all in
+            for field in fields {
+                body(field, UnsafeRawBufferPointer(rebasing: all[Int(field.nameStart)..<Int(field.nameEnd)]),
+                     UnsafeRawBufferPointer(rebasing: all[Int(field.valueStart)..<Int(field.valueEnd)]))
+            }
+        }
+    }
+}
+
 /// Lines of a head, CRLF or bare LF terminated, without their line ends.
 private struct LineReader {
     let bytes: UnsafeRawBufferPointer
@@ -420,9 +486,11 @@ private struct LineReader {
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     mutating func next() -> Slice<UnsafeRawBufferPointer>? {
-        guard position < bytes.count else { return nil }
-        var end = position
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        guard position < bytes.count, let base = bytes.baseAddress else { return nil }
+        var end = bytes.count
+        if let found = memchr(base + position, 0x0A, bytes.count - position) {
+            end = base.distance(to: UnsafeRawPointer(found))
+        }
         let next = end + 1
         if end > position, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         let line = bytes[position..<end]

@@ -10,26 +10,17 @@ public struct UpstreamVariableValues: Sendable, Equatable {
     public var upstreamConnectTime: String
     public var upstreamHeaderTime: String
     public var upstreamResponseLength: String
-    /// `$upstream_http_NAME`: the last server's response headers, by variable name
-    /// (`Content-Type` → `upstream_http_content_type`); the first of repeated ones, as nginx 1.22.
-    public var upstreamHeaders: [(String, String)] = []
+    /// `$upstream_http_NAME` (name lowercased, `-` as `_`) from the last server's response head;
+    /// repeated headers joined with `, ` as nginx does.
+    public var responseHeaders: [String: String] = [:]
 
-    public static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.byName.elementsEqual(rhs.byName) { $0 == $1 }
-    }
-
-    public init(_ tries: [UpstreamTry], upstreamHeaders headers: HTTPHeaders? = nil) {
+    public init(_ tries: [UpstreamTry]) {
         upstreamAddr = tries.map(\.address).joined(separator: ", ")
         upstreamStatus = tries.map { $0.status.map(String.init) ?? "-" }.joined(separator: ", ")
         upstreamResponseTime = tries.map { Self.seconds($0.responseTime) }.joined(separator: ", ")
         upstreamConnectTime = tries.map { $0.connectTime.map(Self.seconds) ?? "-" }.joined(separator: ", ")
         upstreamHeaderTime = tries.map { $0.headerTime.map(Self.seconds) ?? "-" }.joined(separator: ", ")
         upstreamResponseLength = tries.map { String($0.responseLength) }.joined(separator: ", ")
-        var seen = Set<String>()
-        for (name, value) in headers ?? [:] {
-            let variable = "upstream_http_" + String(name.lowercased().map { $0 == "-" ? "_" : $0 })
-            if seen.insert(variable).inserted { upstreamHeaders.append((variable, value)) }
-        }
     }
 
     /// As the front's module variables are named.
@@ -37,7 +28,22 @@ public struct UpstreamVariableValues: Sendable, Equatable {
         [("upstream_addr", upstreamAddr), ("upstream_status", upstreamStatus),
          ("upstream_response_time", upstreamResponseTime), ("upstream_connect_time", upstreamConnectTime),
          ("upstream_header_time", upstreamHeaderTime), ("upstream_response_length", upstreamResponseLength)]
-            + upstreamHeaders
+            + responseHeaders.map { ($0.key, $0.value) }
+    }
+
+    /// The `$upstream_http_*` variables of a response head.
+    static func responseHeaderVariables(_ head: UpstreamResponseHead) -> [String: String] {
+        var variables: [String: String] = [:]
+        for field in head.fields {
+            let name = "upstream_http_" + String(head.name(field).lowercased().map { $0 == "-" ? "_" : $0 })
+            let value = head.value(field)
+            if let previous = variables[name] {
+                variables[name] = previous + ", " + value
+            } else {
+                variables[name] = value
+            }
+        }
+        return variables
     }
 
     /// Seconds with millisecond resolution, as nginx prints them (`0.004`).

@@ -165,6 +165,8 @@ final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
         #expect(seen.headers["connection"] == nil)
         #expect(seen.variables?.upstreamStatus == "200")
         #expect(seen.variables?.upstreamAddr.hasPrefix("127.0.0.1:") == true)
+        #expect(seen.variables?.responseHeaders["upstream_http_x_accel_buffering"] == "no")
+        #expect(seen.variables?.responseHeaders["upstream_http_content_length"] != nil)
     }
 
     @Test func refusedConnectionIs502WithVariables() async throws {

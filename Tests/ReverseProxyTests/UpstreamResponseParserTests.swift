@@ -20,7 +20,7 @@ import Testing
             offset = end
             while let event = try parser.next(&buffer) { out.append(event) }
         } while offset < bytes.count
-        if close, case .some(.some(let event)) = parser.connectionClosed() { out.append(event) }
+        if close, parser.connectionClosed() == .end { out.append(.end) }
         return (out, parser)
     }
 
@@ -155,5 +155,19 @@ import Testing
         #expect(String(buffer: buffer) == "GET /a?b HTTP/1.0\r\nHost: backend\r\nConnection: close\r\nX-Real-IP: 1.2.3.4\r\nAccept: */*\r\n\r\n")
         #expect(info.closesConnection)
         #expect(!info.upgrade)
+    }
+
+    @Test func clientHeaderLinesAreFilteredAsBytes() throws {
+        let text = "HTTP/1.1 302 Found\r\nServer: up\r\nDate: now\r\nLocation: http://backend/a\r\n"
+            + "Connection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\n"
+            + "Content-Length: 0\r\nX-Kept: yes\r\n\r\n"
+        guard case .head(let head) = try events(text).events.first else { Issue.record("no head"); return }
+        var lines = ByteBuffer()
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: ["x-secret"],
+                                                   redirects: [ProxyRedirectRule(from: "http://backend/", to: "/")],
+                                                   into: &lines)
+        #expect(String(buffer: lines) == "Location: /a\r\nContent-Length: 0\r\nX-Kept: yes\r\n")
+        #expect(head.hasContentLength)
+        #expect(head.headers.count == 9)
     }
 }

@@ -91,3 +91,23 @@ def test_upstream_variables_in_access_log(gantry, tmp_path, upstreams):
         assert retried[0].endswith("] [b] [application/json] [-]"), retried[0]
     finally:
         front.stop()
+
+
+def test_upstream_http_variables_in_access_log(gantry, tmp_path, upstreams):
+    (a,) = upstreams("a")
+    port = free_port()
+    log = tmp_path / "logs" / "headers.log"
+    front = Gantry(gantry, f"""
+    log_format hdr '$request_uri [$upstream_http_x_upstream] [$upstream_http_content_type] [$upstream_http_x_none]';
+    server {{
+        listen 127.0.0.1:{port};
+        access_log {log} hdr;
+        location / {{ proxy_pass http://127.0.0.1:{a.port}; }}
+    }}""", port, tmp_path).start()
+    try:
+        assert front.request("GET", "/h")[0] == 200
+        assert wait_for(lambda: log.exists() and log.read_text().count("\n") >= 1, timeout=5)
+        # As nginx: the upstream's response header; an absent one is logged as "-".
+        assert log.read_text().splitlines()[0] == "/h [a] [application/json] [-]"
+    finally:
+        front.stop()
