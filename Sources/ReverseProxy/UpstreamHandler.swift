@@ -22,7 +22,7 @@ protocol UpstreamResponseDelegate: AnyObject {
 /// currently using the connection; an idle pooled connection has no delegate. After a `101`
 /// it becomes a byte tunnel. One handler and no codec keeps a fresh connection cheap to set
 /// up and a kept-alive one cheap per request.
-final class UpstreamHandler: ChannelInboundHandler {
+final class UpstreamHandler: ChannelInboundHandler, NIOScheduledCallbackHandler {
     typealias InboundIn = ByteBuffer
 
     weak var delegate: (any UpstreamResponseDelegate)?
@@ -56,7 +56,8 @@ final class UpstreamHandler: ChannelInboundHandler {
     /// One timer per connection, not per request: moving the deadline is a store, and the timer,
     /// when it fires early, sleeps again until the deadline. A kept-alive connection serving many
     /// requests schedules it about once per timeout period instead of once per request.
-    private var readTimer: Scheduled<Void>?
+    /// A scheduled callback, not a task: no promise or future per connection.
+    private var readTimer: NIOScheduledCallback?
 
     func armReadTimeout(_ deadline: NIODeadline, on loop: any EventLoop) {
         readDeadline = deadline
@@ -68,18 +69,22 @@ final class UpstreamHandler: ChannelInboundHandler {
     func disarmReadTimeout() { readDeadline = nil }
 
     private func scheduleReadTimer(at deadline: NIODeadline, on loop: any EventLoop) {
-        readTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            guard let self else { return }
-            readTimer = nil
-            guard let deadline = readDeadline else { return }
-            if NIODeadline.now() < deadline {
-                scheduleReadTimer(at: deadline, on: loop)
-                return
-            }
-            readDeadline = nil
-            delegate?.upstreamReadTimedOut()
-        }
+        // Fails only while the event loop shuts down, when no request waits any more.
+        readTimer = try? loop.assumeIsolated().scheduleCallback(at: deadline, handler: self)
     }
+
+    func handleScheduledCallback(eventLoop: some EventLoop) {
+        readTimer = nil
+        guard let deadline = readDeadline else { return }
+        if NIODeadline.now() < deadline {
+            scheduleReadTimer(at: deadline, on: eventLoop)
+            return
+        }
+        readDeadline = nil
+        delegate?.upstreamReadTimedOut()
+    }
+
+    func didCancelScheduledCallback(eventLoop: some EventLoop) {}
 
     private func cancelReadTimer() {
         readDeadline = nil
