@@ -31,7 +31,7 @@ extension DirectiveTable {
         .init(module: "http_proxy", "proxy_next_upstream_tries", hsl, .take1, .supported, value: .number),
         .init(module: "http_proxy", "proxy_next_upstream_timeout", hsl, .take1, .supported, value: .milliseconds),
         .init(module: "http_proxy", "proxy_buffer_size", hsl, .take1, .supported, value: .size,
-              note: "sizes the default `proxy_temp_file_write_size` (the response head is parsed without a fixed buffer)"),
+              note: "the most an upstream's response head may take, as in nginx (a larger one is 502, \"upstream sent too big header\"); also sizes the default `proxy_temp_file_write_size`"),
         .init(module: "http_proxy", "proxy_buffers", hsl, .take2, .supported,
               note: "number × size = the response bytes kept in memory for a slow client before the temp file (at least 2, as nginx)"),
         .init(module: "http_proxy", "proxy_busy_buffers_size", hsl, .take1, .accepted, value: .size),
