@@ -112,7 +112,7 @@ def render(env: Env, template: str, name: str, **values: object) -> Path:
 
 
 def _nginx_step(env: Env, name: str, conf: Path, port: int | None = None, socket: Path | None = None) -> Step:
-    pid = env.work / "run" / f"{name}.pid"
+    pid = env.work / "run" / f"{conf.stem}.pid"  # one per config: servers of a scenario run at once
     pid.parent.mkdir(parents=True, exist_ok=True)
     # Only these two differ from the file Gantry gets; they go on the command line.
     return Step(name, [env.nginx, "-p", str(env.work), "-e", "stderr", "-c", str(conf),
