@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import NIOPosix
 import NginxConfig
@@ -302,7 +303,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        front.logger.debug("connection error: \(error)")
+        if case NIOSSLError.handshakeFailed(let reason) = error {
+            // nginx logs these at info: "SSL_do_handshake() failed … while SSL handshaking".
+            let client = context.channel.remoteAddress?.ipAddress ?? "?"
+            front.logger.info("TLS handshake failed (\(reason)) while SSL handshaking, client: \(client)")
+        } else {
+            front.logger.debug("connection error: \(error)")
+        }
         close()
     }
 
@@ -404,7 +411,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         var variables = RequestVariables(
             method: head.method, requestURI: head.target, uri: "", args: String(parts.query), version: head.version,
             headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
-            serverPort: localPort, scheme: "http", serverName: server.primaryName,
+            serverPort: localPort, scheme: plan.tls == nil ? "http" : "https", serverName: server.primaryName,
             host: host ?? server.primaryName, startTime: start)
         variables.connectionNumber = connectionNumber
         variables.connectionRequests = requestCount

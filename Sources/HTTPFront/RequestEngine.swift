@@ -498,7 +498,8 @@ final class RequestEngine {
     func absoluteURL(_ path: String, _ request: FrontRequest) -> String {
         let v = request.variables
         let host = request.head.headers.first(name: "host").flatMap { ServerNameTable<VirtualServer>.normalizeHost($0) } ?? v.serverName
-        let port = v.serverPort == "80" || v.serverPort.isEmpty ? "" : ":\(v.serverPort)"
+        let defaultPort = v.scheme == "https" ? "443" : "80"
+        let port = v.serverPort == defaultPort || v.serverPort.isEmpty ? "" : ":\(v.serverPort)"
         return "\(v.scheme)://\(host.isEmpty ? v.serverAddress : host)\(port)\(path)"
     }
 

@@ -86,7 +86,8 @@ class GantryProcess:
                 raise AssertionError(f"gantry did not start listening on {endpoint}:\n{self.output()}")
 
     def output(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0) -> int:
