@@ -57,8 +57,8 @@ def site(tmp_path):
     return tmp_path, hashlib.sha256(big).hexdigest()
 
 
-def test_static_files_and_variables_over_tls(start_gantry, site):
-    directory, big_digest = site
+def start_static_tls_site(start_gantry, directory, locations=""):
+    """One TLS server for a.test serving directory/www; returns its port and certificate."""
     cert, key = make_certificate(directory, "a.test")
     port = free_port()
     start_gantry(f"""
@@ -71,11 +71,18 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         root {directory}/www;
-        location /vars {{ return 200 "$scheme $https $server_port"; }}
-        location /dir {{ return 301 /small.txt; }}
+        {locations}
     }}
 }}
 """, [("127.0.0.1", port)])
+    return port, cert
+
+
+def test_static_files_and_variables_over_tls(start_gantry, site):
+    directory, big_digest = site
+    port, cert = start_static_tls_site(start_gantry, directory, """
+        location /vars { return 200 "$scheme $https $server_port"; }
+        location /dir { return 301 /small.txt; }""")
     status, _, body = https_get(port, "/small.txt", cert, "a.test")
     assert status == "HTTP/1.1 200 OK" and body == b"hello over tls\n"
     # A file bigger than a piece: read off the loop in pieces, encrypted, in order.
@@ -94,20 +101,7 @@ http {{
 
 def test_keep_alive_requests_on_one_tls_connection(start_gantry, site):
     directory, _ = site
-    cert, key = make_certificate(directory, "a.test")
-    port = free_port()
-    start_gantry(f"""
-events {{ }}
-http {{
-    access_log off;
-    server {{
-        listen 127.0.0.1:{port} ssl;
-        ssl_certificate {cert};
-        ssl_certificate_key {key};
-        root {directory}/www;
-    }}
-}}
-""", [("127.0.0.1", port)])
+    port, cert = start_static_tls_site(start_gantry, directory)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with client_context(cert).wrap_socket(raw, server_hostname="a.test") as tls:
             reader = tls.makefile("rb")
