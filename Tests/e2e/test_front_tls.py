@@ -4,6 +4,7 @@ a proxied answer, SNI choosing the certificate, and the errors `gantry -t` gives
 import hashlib
 import http.server
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -246,3 +247,47 @@ def test_config_test_names_tls_mistakes_with_file_and_line(gantry, tmp_path):
     code, err = _check(gantry, tmp_path, f"server {{\n listen 127.0.0.1:8443 ssl;\n ssl_certificate {cert};\n ssl_certificate_key {key};\n ssl_session_cache shared:SSL:10m;\n}}")
     assert code == 0, err
     assert '"ssl_session_cache" directive has no effect in gantry' in err and "t.conf:7" in err
+
+
+def test_a_reload_takes_a_renewed_certificate_and_refuses_a_broken_one(start_gantry, tmp_path):
+    old_cert, key = make_certificate(tmp_path, "a.test")
+    port = free_port()
+    config = f"""
+error_log stderr notice;
+events {{ }}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {old_cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok"; }}
+    }}
+}}
+"""
+    process = start_gantry(config, [("127.0.0.1", port)])
+    assert https_get(port, "/", old_cert, "a.test")[2] == b"ok"
+    # certbot's renewal: new files at the same paths, then a reload.
+    renewed = tmp_path / "renewed"
+    renewed.mkdir()
+    new_cert, new_key = make_certificate(renewed, "a.test")
+    old_cert.write_bytes(new_cert.read_bytes())
+    key.write_bytes(new_key.read_bytes())
+    process.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            assert https_get(port, "/", new_cert, "a.test")[2] == b"ok"
+            break
+        except ssl.SSLCertVerificationError:
+            assert time.monotonic() < deadline, process.output()
+            time.sleep(0.1)
+    # A broken key: the reload is refused, the running certificate keeps serving.
+    key.write_text("not a key\n")
+    process.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while "cannot load certificate key" not in process.output():
+        assert time.monotonic() < deadline, process.output()
+        time.sleep(0.1)
+    assert https_get(port, "/", new_cert, "a.test")[2] == b"ok"
+    assert process.proc.poll() is None
