@@ -102,6 +102,10 @@ SCENARIOS: list[Scenario] = [
              [f"/{servers.SMALL_FILE}"], targets=_rps_08_p99_15("nginx")),
     Scenario("static-1m", "Static file, 1 MiB (throughput), keep-alive, 32 connections", "load", _large,
              [f"/{servers.LARGE_FILE}"], targets=[Target("nginx", "rps", ">=", 1.0), Target("nginx", "p99_ms", "<=", 1.5)]),
+    Scenario("static-tls", "Static file, 1 KiB, over TLS (keep-alive), 32 connections", "load",
+             lambda env, _: servers.static_servers(env, [servers.Probe(f"/{servers.SMALL_FILE}", length=servers.SMALL_SIZE)],
+                                                   "static-tls.conf", tls=True),
+             [f"/{servers.SMALL_FILE}"], targets=[Target("nginx", "rps", None), Target("nginx", "p99_ms", None)]),
     Scenario("proxy", "Reverse proxy to a Unix-socket upstream (seed block, new upstream connection per request)",
              "load", lambda env, sock: servers.proxy_servers(env, "proxy.conf", sock), ["/"],
              targets=_rps_08_p99_15("nginx"), needs_upstream=True),
@@ -165,7 +169,7 @@ class LoadMeasurement:
                  script: Path):
         self.env, self.scenario, self.server, self.row, self.timing, self.script = (
             env, scenario, server, row, timing, script)
-        self.url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+        self.url = server.spec.url_base + scenario.paths[0]
         self.log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
         self.roots = [p.pid for p in server.processes]
         self.results: list[load.LoadResult] = []
@@ -212,7 +216,7 @@ class LoadMeasurement:
 
 def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
                   script: Path) -> None:
-    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    url = server.spec.url_base + scenario.paths[0]
     log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
     server.sampler.reset()
     for level in timing.curve_levels:
@@ -246,7 +250,7 @@ def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, r
 
 def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
                    script: Path) -> None:
-    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    url = server.spec.url_base + scenario.paths[0]
     log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
     load.run_wrk(env.wrk, url, script, scenario.connections, min(timing.warmup, 1), timing.threads, log)
     server.sampler.reset()
@@ -275,7 +279,7 @@ def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, 
     row.errors, row.requests = result.errors, result.requests
     row.note = f"{len(timing.reload_at)} reloads (HUP at {', '.join(f'{t:g}' for t in timing.reload_at)} s)"
     dead = server.dead_reason()
-    problem = dead or servers.probe_all(server.spec.port, server.spec.probes)
+    problem = dead or servers.probe_all(server.spec.port, server.spec.probes, server.spec.tls)
     if problem:
         row.fail(f"after the reloads: {problem}")
     else:
@@ -329,7 +333,7 @@ def _shown(env: Env, argv: list[str]) -> str:
 MEASURE = {"curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
 
 
-SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
+SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "static-tls": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
 
 
 def estimated_seconds(scenario: Scenario, timing: Timing) -> float:
