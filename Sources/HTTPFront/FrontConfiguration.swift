@@ -11,7 +11,7 @@ final class VirtualServer: Sendable {
     /// Used when no location matches (nginx: the server's own configuration).
     let serverLevel: LocationSettings
     /// A `return` at server level runs before location matching.
-    let serverReturn: ReturnAction?
+    let serverRewrite: RewriteProgram?
     let largeHeaderBuffers: HTTPRequestParser.Limits
     let clientHeaderTimeout: Int64
     /// `merge_slashes`: `//` in the URI becomes `/` (nginx's default).
@@ -31,7 +31,7 @@ final class VirtualServer: Sendable {
             }
         } ?? ""
         serverLevel = try LocationSettings(scope: block.scope, match: nil, compiler: compiler)
-        serverReturn = serverLevel.returnAction
+        serverRewrite = serverLevel.rewrite
         var tree = LocationTree<LocationSettings>()
         for location in block.locations {
             tree.add(try Self.node(location, compiler: compiler))

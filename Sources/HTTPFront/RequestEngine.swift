@@ -82,7 +82,9 @@ final class RequestEngine {
 
     func run(_ request: inout FrontRequest) -> EngineStep {
         now = .now()
-        if let action = request.server.serverReturn, request.redirects == 0 && !request.inErrorPage {
+        // The server's rewrite phase, once per request (not again after an internal redirect).
+        let serverRewriteRan = request.server.serverRewrite != nil && request.redirects == 0 && !request.inErrorPage
+        if serverRewriteRan, let action = request.server.serverRewrite?.run(&request.variables) {
             request.location = request.server.serverLevel
             return returnResponse(action, &request, location: request.server.serverLevel)
         }
@@ -113,7 +115,9 @@ final class RequestEngine {
                 response.closeConnection = true
                 return .respond(response)
             }
-            if let action = location.returnAction {
+            // The location's rewrite phase (when no location matched, the server's own ran above).
+            if let program = location.rewrite, location !== request.server.serverLevel || !serverRewriteRan || request.redirects > 0,
+               let action = program.run(&request.variables) {
                 return returnResponse(action, &request, location: location)
             }
             // nginx's access phase: after `return` (rewrite phase), before any content.

@@ -22,6 +22,11 @@ struct ConfigValidator {
         var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
             let spec = try check(directive, in: context)
+            if context == .serverIf || context == .locationIf, directive.name != "return" {
+                // nginx runs an `if` in a location as a location of its own, with every directive;
+                // Gantry runs `return` there and refuses the rest rather than drop it.
+                throw ConfigError("\"\(directive.name)\" inside \"if\" is not supported by gantry (only \"return\")", at: directive.location)
+            }
             try checkDuplicate(directive, spec: spec, seen: &seen)
             try checkValue(directive, spec: spec)
             var location = enclosingLocation
@@ -34,6 +39,8 @@ struct ConfigValidator {
                 for name in directive.values {
                     _ = try ServerNameParser.parse(name, at: directive.location, warnings: &warnings)
                 }
+            case ("if", _):
+                _ = try IfCondition.parse(directive)
             case ("location", _):
                 let match = try LocationMatch.parse(directive)
                 if let enclosingLocation {
