@@ -1,8 +1,9 @@
 import NginxConfig
 
-/// The rewrite-phase directives of one level (server or location) in config order: `return`s
-/// and `if (…) { return …; }` blocks. nginx runs them top to bottom; the first `return` reached
-/// answers the request. Nil when the level has none (the common case costs nothing).
+/// The rewrite-phase directives of one level (server or location) in config order: `return`,
+/// `if (…) { return …; }`, `rewrite` and `break`. nginx runs them top to bottom; the first
+/// `return` (or redirecting `rewrite`) reached answers the request. Nil when the level has none
+/// (the common case costs nothing).
 struct RewriteProgram: Sendable {
     enum Condition: Sendable {
         case variable(VariableTemplate)
@@ -10,11 +11,39 @@ struct RewriteProgram: Sendable {
         case matches(VariableTemplate, ConfigRegex, negated: Bool)
     }
 
+    /// `rewrite`'s last parameter.
+    enum RewriteFlag: String, Sendable {
+        case none = "", last, `break`, redirect, permanent
+    }
+
     enum Step: Sendable {
         case answer(ReturnAction)
         /// An `if` block; nil when it holds no `return` (nothing to do when it matches, but a
         /// regex still sets the captures, as in nginx).
         case when(Condition, ReturnAction?)
+        /// `rewrite REGEX REPLACEMENT [FLAG]`, matched against `$uri`.
+        case rewrite(ConfigRegex, VariableTemplate, RewriteFlag)
+        /// `break;`: the level's rewrite directives stop here.
+        case stop
+    }
+
+    /// What the level's rewrite directives decided.
+    enum Outcome: Equatable {
+        /// Go on: to the location search (server level) or this location's content. `searchAgain`:
+        /// the URI changed by a `rewrite` without `break`, so the location is looked up again.
+        case proceed(searchAgain: Bool)
+        case answer(ReturnAction)
+        /// An external redirect (`rewrite … redirect|permanent`, or to `http(s)://…`).
+        case redirect(status: Int, url: String)
+
+        static func == (a: Outcome, b: Outcome) -> Bool {
+            switch (a, b) {
+            case (.proceed(let x), .proceed(let y)): x == y
+            case (.answer(let x), .answer(let y)): x.status == y.status && x.value == y.value
+            case (.redirect(let s1, let u1), .redirect(let s2, let u2)): s1 == s2 && u1 == u2
+            default: false
+            }
+        }
     }
 
     let steps: [Step]
@@ -47,6 +76,23 @@ struct RewriteProgram: Sendable {
                     try Self.returnAction(inner, namedCaptures: captures)
                 }
                 steps.append(.when(compiled, answer))
+            case "rewrite":
+                let values = directive.values
+                let regex: ConfigRegex
+                do { regex = try ConfigRegex(values[0], caseInsensitive: false) } catch {
+                    throw ConfigError("pcre2_compile() failed: \(error.description)", at: directive.location)
+                }
+                var flag = RewriteFlag.none
+                if values.count == 3 {
+                    guard let known = RewriteFlag(rawValue: values[2]), known != .none else {
+                        throw ConfigError("invalid parameter \"\(values[2])\"", at: directive.location)
+                    }
+                    flag = known
+                }
+                let replacement = try Self.template(values[1], directive, namedCaptures.union(regex.captureNames))
+                steps.append(.rewrite(regex, replacement, flag))
+            case "break":
+                steps.append(.stop)
             default:
                 continue
             }
@@ -55,18 +101,54 @@ struct RewriteProgram: Sendable {
         self.steps = steps
     }
 
-    /// The `return` that answers, if one is reached; a matching regex leaves its captures in
-    /// `variables` (`$1`, named groups) for what follows.
-    func run(_ variables: inout RequestVariables) -> ReturnAction? {
+    /// Runs the level's directives: the first `return` or redirecting `rewrite` reached answers;
+    /// an internal `rewrite` changes `variables.uri`/`args` (nginx: the arguments of the
+    /// replacement come first, the request's are appended unless it ends in `?`). A matching
+    /// regex leaves its captures in `variables` (`$1`, named groups) for what follows.
+    func run(_ variables: inout RequestVariables) -> Outcome {
+        var changed = false
         for step in steps {
             switch step {
             case .answer(let action):
-                return action
+                return .answer(action)
             case .when(let condition, let action):
-                if Self.holds(condition, &variables), let action { return action }
+                if Self.holds(condition, &variables), let action { return .answer(action) }
+            case .stop:
+                return .proceed(searchAgain: changed)
+            case .rewrite(let regex, let replacement, let flag):
+                guard let match = regex.firstMatch(in: variables.uri) else { continue }
+                variables.captures = match.captures
+                variables.namedCaptures.merge(match.named) { $1 }
+                let target = replacement.render(variables)
+                let (path, args) = Self.split(target, requestArgs: variables.args)
+                if flag == .redirect || flag == .permanent || target.hasPrefix("http://") || target.hasPrefix("https://") {
+                    return .redirect(status: flag == .permanent ? 301 : 302, url: args.isEmpty ? path : path + "?" + args)
+                }
+                variables.uri = path
+                variables.args = args
+                changed = true
+                switch flag {
+                case .last: return .proceed(searchAgain: true)
+                case .break: return .proceed(searchAgain: false)
+                default: continue
+                }
             }
         }
-        return nil
+        return .proceed(searchAgain: changed)
+    }
+
+    /// A replacement's path and arguments, with the request's arguments appended unless the
+    /// replacement ends in `?`.
+    static func split(_ target: String, requestArgs: String) -> (path: String, args: String) {
+        guard let question = target.firstIndex(of: "?") else { return (target, requestArgs) }
+        let path = String(target[..<question])
+        var own = String(target[target.index(after: question)...])
+        if target.hasSuffix("?") {
+            if !own.isEmpty { own.removeLast() }
+            return (path, own)
+        }
+        if requestArgs.isEmpty { return (path, own) }
+        return (path, own.isEmpty ? requestArgs : own + "&" + requestArgs)
     }
 
     static func holds(_ condition: Condition, _ variables: inout RequestVariables) -> Bool {

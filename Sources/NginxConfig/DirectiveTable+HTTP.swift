@@ -167,9 +167,10 @@ extension DirectiveTable {
         // MARK: ngx_http_rewrite_module
         .init(module: "http_rewrite", "return", rewrite, .take12, .supported, repeatable: true,
               note: "Code with text, code with URL (a relative URL is made absolute as `absolute_redirect on`), URL alone (302), `444` closes."),
-        .init(module: "http_rewrite", "rewrite", rewrite, .take23, .unsupported, repeatable: true),
-        .init(module: "http_rewrite", "break", rewrite, .noArgs, .unsupported, repeatable: true),
-        .init(module: "http_rewrite", "if", sl, [.block, .oneOrMore], .partial("conditions on variables — `($v)`, `=`, `!=`, `~`, `~*`, `!~`, `!~*` (captures usable in the `return`) — with `return` inside, run in order with the level's `return`s as nginx's rewrite phase does; file tests (`-f`, `-d`, `-e`, `-x`) and any other directive inside are refused")),
+        .init(module: "http_rewrite", "rewrite", rewrite, .take23, .supported, repeatable: true,
+              note: "`last`, `break`, `redirect`, `permanent`, none; arguments as nginx (the replacement's first, the request's appended unless it ends in `?`). Not inside `if`."),
+        .init(module: "http_rewrite", "break", rewrite, .noArgs, .supported, repeatable: true, note: "Not inside `if`."),
+        .init(module: "http_rewrite", "if", sl, [.block, .oneOrMore], .partial("conditions on variables — `($v)`, `=`, `!=`, `~`, `~*`, `!~`, `!~*` (captures usable in the `return`) — with `return` inside, run in order with the level's `return`, `rewrite` and `break` as nginx's rewrite phase does; file tests (`-f`, `-d`, `-e`, `-x`) and any other directive inside are refused")),
         .init(module: "http_rewrite", "set", rewrite, .take2, .unsupported, repeatable: true),
         .init(module: "http_rewrite", "rewrite_log", [.http, .server, .serverIf, .location, .locationIf], .flag, .unsupported, value: .flag),
         .init(module: "http_rewrite", "uninitialized_variable_warn", [.http, .server, .serverIf, .location, .locationIf], .flag, .accepted, value: .flag),
