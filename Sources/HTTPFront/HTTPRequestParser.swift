@@ -150,6 +150,8 @@ struct HTTPRequestParser {
         while let first = buffer.readableBytesView.first, first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n") {
             buffer.moveReaderIndex(forwardBy: 1)
         }
+        // Nothing yet (asked again after the previous request's bytes were used): no headers to set up.
+        guard buffer.readableBytes > 0 else { return nil }
         let limits = self.limits
         return try buffer.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(RequestParseError) -> (ParsedRequestHead, Int)? in
             let count = bytes.count

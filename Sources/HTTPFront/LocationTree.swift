@@ -95,7 +95,10 @@ public struct LocationTree<Payload: Sendable>: Sendable {
         public var captures: ConfigRegex.Match?
     }
 
-    public func find(_ uri: String) -> Found? { search(uri)?.found }
+    public func find(_ uri: String) -> Found? {
+        guard let result = search(uri) else { return nil }
+        return result.found
+    }
 
     /// Nested search; `final` when an exact or regex location decided (outer regexes are then skipped).
     /// Walks the nodes in place (by index): copying a node would copy its payload and nested tree per request.
@@ -130,7 +133,8 @@ public struct LocationTree<Payload: Sendable>: Sendable {
                 }
             }
         }
-        return best.map { ($0, false) }
+        guard let best else { return nil }
+        return (best, false)
     }
 
     /// `search`, skipped outright for a node without nested locations (the usual case).

@@ -205,8 +205,8 @@ public enum HeaderRules {
         }
         head.withFieldBytes { field, name, value in
             if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { return }
-            if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, $0) }) { return }
-            if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, $0) }) { return }
+            if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { return }
+            if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { return }
             if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
                 let nameText = String(decoding: name, as: UTF8.self)
                 let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
@@ -240,8 +240,20 @@ public enum HeaderRules {
         name.count == 6 && bytesEqualLowercased(name, "server") || name.count == 4 && bytesEqualLowercased(name, "date")
     }
 
+    /// ASCII case-insensitive comparison of bytes with a lowercase literal (read in place: no string to open).
+    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+            if folded != expected[index] { return false }
+        }
+        return true
+    }
+
     /// ASCII case-insensitive comparison of bytes with a lowercase string.
-    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: String) -> Bool {
+    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, string lowercase: String) -> Bool {
         var lowercase = lowercase
         return lowercase.withUTF8 { expected in
             guard expected.count == bytes.count else { return false }

@@ -32,9 +32,12 @@ public protocol ProxyClient: AnyObject {
     func sendEnd()
     func sendError(_ status: HTTPResponseStatus)
     func abort()
+    /// Where `$upstream_*` go (nil: nowhere). A requirement rather than a cast: a dynamic cast per request costs.
+    var variableSink: (any ProxyVariableSink)? { get }
 }
 
 extension ProxyClient {
+    public var variableSink: (any ProxyVariableSink)? { self as? any ProxyVariableSink }
     public func writeBody(_ data: IOData) { sendBody(data) }
     public func flushHead() {}
 
@@ -51,6 +54,7 @@ extension ProxyClient {
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {
     public var wantsUpstreamVariables: Bool { logsModuleVariables }
+    public var variableSink: (any ProxyVariableSink)? { self }
 
     /// `$upstream_addr` & co. for the front's access log.
     public func setUpstreamVariables(_ values: UpstreamVariableValues) {

@@ -104,7 +104,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// The request body goes upstream with chunked framing (written here, there is no encoder).
     var chunksRequestBody: Bool
     /// The client as a variable sink (cast once: a dynamic cast per use costs).
-    lazy var variableSink: (any ProxyVariableSink)? = client as? any ProxyVariableSink
+    lazy var variableSink: (any ProxyVariableSink)? = client.variableSink
     /// `$upstream_http_*` of the response passed on, kept only when an access log can read them.
     var responseHeaderVariables: [String: String] = [:]
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
@@ -149,8 +149,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         // A streamed chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (a stored one is counted first and sent with Content-Length, as nginx does).
         let version = framing == .chunked ? .http1_1 : settings.httpVersion
-        var head = ByteBuffer()
-        head.reserveCapacity(512)
+        var head = ByteBufferAllocator().buffer(capacity: 512)
         let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: uri,
                                                         version: version, setHeaders: setHeaders,
                                                         client: client.head.headers,
