@@ -158,8 +158,10 @@ struct HTTPRequestParser {
             var lineStart = 0
             var position = 0
             var requestLine: (method: String, target: String, version: HTTPVersion)?
-            var headers = HTTPHeaders()
-            headers.reserveCapacity(16)
+            // Collected as pairs, made `HTTPHeaders` once: `HTTPHeaders.add` re-checks each name is ASCII
+            // (the parser admits only ASCII name bytes already).
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(16)
             var facts = HeaderFacts()
             while true {
                 // Find the end of the current line.
@@ -181,6 +183,7 @@ struct HTTPRequestParser {
                 } else if lineLength == 0 {
                     // End of head.
                     let line = requestLine!
+                    let headers = HTTPHeaders(fields)
                     let framing = try Self.framing(facts, headers: headers, version: line.version)
                     var head = ParsedRequestHead(method: line.method, target: line.target, version: line.version,
                                                  headers: headers, framing: framing, length: lf + 1)
@@ -190,7 +193,7 @@ struct HTTPRequestParser {
                     if lineLength > limits.largeBufferSize || lf + 1 > limits.largeBufferSize * limits.largeBufferCount {
                         throw RequestParseError(status: .badRequest, reason: "client sent too long header line")
                     }
-                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &headers,
+                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &fields,
                                              facts: &facts, limits: limits)
                 }
                 position = lf + 1
@@ -299,7 +302,7 @@ struct HTTPRequestParser {
         }
     }
 
-    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout HTTPHeaders, facts: inout HeaderFacts,
+    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout [(String, String)], facts: inout HeaderFacts,
                                         limits: Limits) throws(RequestParseError) {
         // Obsolete line folding is refused, as nginx does.
         if line[0] == UInt8(ascii: " ") || line[0] == UInt8(ascii: "\t") { throw .bad("client sent invalid header line") }
@@ -329,7 +332,7 @@ struct HTTPRequestParser {
         let name = String(decoding: nameBytes, as: UTF8.self)
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         facts.note(nameBytes, value: value)
-        headers.add(name: name, value: value)
+        headers.append((name, value))
     }
 
     /// `framing(headers:version:)` from the facts noted while parsing; a `Transfer-Encoding` (rare)

@@ -73,7 +73,15 @@ public struct LocationTree<Payload: Sendable>: Sendable {
 
     public var exact: [String: Node] = [:]
     /// Prefix locations sorted longest first.
-    public var prefixes: [(prefix: String, node: Node)] = []
+    public var prefixes: [(prefix: String, node: Node)] = [] {
+        didSet {
+            prefixKeys = prefixes.map(\.prefix)
+            prefixNodes = prefixes.map(\.node)
+        }
+    }
+    /// `prefixes` as two arrays, read per request: reading a tuple out of the array copies it whole.
+    private var prefixKeys: [String] = []
+    private var prefixNodes: [Node] = []
     public var regexes: [Node] = []
     public var named: [String: Node] = [:]
 
@@ -107,18 +115,18 @@ public struct LocationTree<Payload: Sendable>: Sendable {
         if !exact.isEmpty, let node = exact[uri] { return (Found(payload: node.payload, captures: nil), true) }
         var bestIndex: Int?
         var noRegex = false
-        for index in prefixes.indices where uri.utf8.starts(with: prefixes[index].prefix.utf8) {
+        for index in prefixKeys.indices where uri.utf8.starts(with: prefixKeys[index].utf8) {
             bestIndex = index
             break
         }
         var best: Found?
         if let index = bestIndex {
-            if case .prefix(_, let stops) = prefixes[index].node.match { noRegex = stops }
-            if let inner = prefixes[index].node.nested.searchIfAny(uri) {
+            if case .prefix(_, let stops) = prefixNodes[index].match { noRegex = stops }
+            if let inner = prefixNodes[index].nested.searchIfAny(uri) {
                 if inner.final { return inner }
                 best = inner.found
             } else {
-                best = Found(payload: prefixes[index].node.payload, captures: nil)
+                best = Found(payload: prefixNodes[index].payload, captures: nil)
             }
         }
         if !noRegex {
