@@ -337,34 +337,22 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
-        let maxHeadSize = location.settings.upstreamHeaderBufferSize
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.milliseconds(location.settings.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // Set here, synchronously, rather than as a bootstrap option: each bootstrap
-                    // option is applied through its own chain of futures, per connection.
-                    // The initializer runs before the channel is registered, so no read starts early.
-                    try channel.syncOptions?.setOption(.autoRead, value: false)
-                    // One handler does the whole upstream protocol (no codec pipeline).
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
-                }
-            }
+        let connectTimeout = location.settings.connectTimeout
         let future: EventLoopFuture<any Channel>
         switch address {
         case .unix(let path):
             if let socket = UnixSocketConnect.connectNow(path: path) {
                 // Connected already (a listening Unix socket accepts at once): the channel starts
                 // from the connected socket, skipping the bootstrap's connect state and timer.
-                // `enableMPTCP` only drops the bootstrap's default TCP_NODELAY option here (meaningless
-                // on a Unix socket, yet applied through a chain of futures per connection); it cannot
-                // change the protocol of a socket that already exists.
-                future = bootstrap.enableMPTCP(true).withConnectedSocket(socket)
+                future = group.pool.bootstrap(on: loop, connected: true, connectTimeout: connectTimeout)
+                    .withConnectedSocket(socket)
             } else {
                 // Refused, missing, or a full backlog: the bootstrap connects (with the timeout) and reports it.
-                future = bootstrap.connect(unixDomainSocketPath: path)
+                future = group.pool.bootstrap(on: loop, connected: false, connectTimeout: connectTimeout)
+                    .connect(unixDomainSocketPath: path)
             }
         case .tcp(let host, let port):
+            let bootstrap = group.pool.bootstrap(on: loop, connected: false, connectTimeout: connectTimeout)
             if let address = try? SocketAddress(ipAddress: host, port: port) {
                 future = bootstrap.connect(to: address)
             } else {
