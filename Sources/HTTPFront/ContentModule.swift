@@ -107,6 +107,11 @@ public final class HTTPExchange {
     public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
         sink.exchangeSendHeadLines(self, status: status, headerLines: headerLines, hasContentLength: hasContentLength)
     }
+    /// `sendHead(status:headerLines:hasContentLength:)` with the lines written by `writeLines`
+    /// straight into the response head's buffer (no buffer of their own, no copy).
+    public func sendHead(status: HTTPResponseStatus, hasContentLength: Bool, writingLines writeLines: (inout ByteBuffer) -> Void) {
+        sink.exchangeSendHeadWriting(self, status: status, hasContentLength: hasContentLength, writeLines)
+    }
     /// Sends a head held by `sendHead(status:headerLines:hasContentLength:)` now.
     public func flushHead() { sink.exchangeFlushHead(self) }
     /// Sends part of the body; the future completes when it is written to the socket.
@@ -160,6 +165,8 @@ protocol ExchangeSink: AnyObject {
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
     func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
                                hasContentLength: Bool)
+    func exchangeSendHeadWriting(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+                                 _ writeLines: (inout ByteBuffer) -> Void)
     func exchangeFlushHead(_ exchange: HTTPExchange)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)

@@ -896,6 +896,22 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
+    /// `exchangeSendHeadLines` with the lines written in place. Where gzip may apply (its rules read the
+    /// headers as values, and a gzipped answer drops `Content-Length`) the lines get a buffer of their own first.
+    func exchangeSendHeadWriting(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+                                 _ writeLines: (inout ByteBuffer) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context else { return }
+        if (inFlight.request.location ?? defaultServer.serverLevel).gzip != nil {
+            var lines = context.channel.allocator.buffer(capacity: 256)
+            writeLines(&lines)
+            exchangeSendHeadLines(exchange, status: status, headerLines: lines, hasContentLength: hasContentLength)
+            return
+        }
+        // Without gzip nothing reads the headers and `Content-Length` is never dropped.
+        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength, hold: true,
+                       headers: { HTTPHeaders() }) { head, _ in writeLines(&head) }
+    }
+
     /// Sends a held head now (the module has no body bytes at hand: the client must not wait for them).
     func exchangeFlushHead(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, inFlight.pendingHead != nil, let context else { return }

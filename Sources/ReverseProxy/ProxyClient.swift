@@ -24,6 +24,8 @@ public protocol ProxyClient: AnyObject {
     /// `sendHead` with the header lines already written (`Name: value\r\n` each), as the proxy
     /// passes an upstream's lines on without making strings of them.
     func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool)
+    /// The same, the lines written by `writeLines` into the client's own head buffer.
+    func sendHead(status: HTTPResponseStatus, hasContentLength: Bool, writingLines writeLines: (inout ByteBuffer) -> Void)
     /// Sends a head the client may hold for the first body bytes (see `HTTPExchange.flushHead`).
     func flushHead()
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
@@ -40,6 +42,13 @@ extension ProxyClient {
     public var variableSink: (any ProxyVariableSink)? { self as? any ProxyVariableSink }
     public func writeBody(_ data: IOData) { sendBody(data) }
     public func flushHead() {}
+
+    public func sendHead(status: HTTPResponseStatus, hasContentLength: Bool,
+                         writingLines writeLines: (inout ByteBuffer) -> Void) {
+        var lines = ByteBuffer()
+        writeLines(&lines)
+        sendHead(status: status, headerLines: lines, hasContentLength: hasContentLength)
+    }
 
     /// For clients without a byte path: the lines become `HTTPHeaders` again.
     public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {

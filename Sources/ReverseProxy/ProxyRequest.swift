@@ -13,7 +13,25 @@ import NIOPosix
 /// A location's `ProxySettings` in a class, so each request holds a reference, not a copy.
 final class SharedProxySettings: Sendable {
     let settings: ProxySettings
-    init(_ settings: ProxySettings) { self.settings = settings }
+    /// `proxy_set_header` values without variables (most of them: nginx's defaults), known once:
+    /// a request renders only the others.
+    let constantSetHeaderValues: [String?]
+    init(_ settings: ProxySettings) {
+        self.settings = settings
+        constantSetHeaderValues = settings.setHeaders.map(\.value.constantValue)
+    }
+
+    /// The `proxy_set_header` list with this request's values.
+    func renderSetHeaders(_ variables: RequestVariables, proxy: ProxyVariables) -> [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        out.reserveCapacity(settings.setHeaders.count)
+        for index in settings.setHeaders.indices {
+            let header = settings.setHeaders[index]
+            out.append((name: header.name,
+                        value: constantSetHeaderValues[index] ?? header.value.render(variables, proxy: proxy)))
+        }
+        return out
+    }
 }
 
 /// What became of one upstream try, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time`.
@@ -135,9 +153,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
             framing = .chunked
         }
         // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
-        setHeaders = location.settings.setHeaders.map {
-            (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
-        }
+        setHeaders = location.renderSetHeaders(variables, proxy: proxyVariables)
         (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) =
             Self.upstreamHead(setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
                               framing: framing)
@@ -522,12 +538,13 @@ final class ProxyRequest: UpstreamResponseDelegate {
         case "no": responseBuffering = false
         default: responseBuffering = location.settings.buffering
         }
-        // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
-        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
-        HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
-                                                   redirects: location.settings.redirects, into: &lines)
+        // Header lines go to the client as bytes, filtered in place into its head: no strings, no HTTPHeaders.
         responseHeadSent = true
-        client.sendHead(status: head.status, headerLines: lines, hasContentLength: head.hasContentLength)
+        let location = self.location
+        client.sendHead(status: head.status, hasContentLength: head.hasContentLength) { lines in
+            HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
+                                                       redirects: location.settings.redirects, into: &lines)
+        }
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
