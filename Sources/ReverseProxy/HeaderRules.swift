@@ -203,21 +203,49 @@ public enum HeaderRules {
                 if lower != "close" && lower != "keep-alive" && !dropped.contains(lower) { dropped.append(lower) }
             }
         }
-        head.withFieldBytes { field, name, value in
-            if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { return }
-            if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { return }
-            if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { return }
-            if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
-                let nameText = String(decoding: name, as: UTF8.self)
-                let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
-                                                          rules: redirects)
-                out.writeHeaderLine(nameText, rewritten)
-                return
+        head.bytes.withUnsafeReadableBytes { all in
+            // Kept lines written as they are (`Name: value` then CRLF, the usual form) are copied in
+            // runs: adjacent kept lines go out in one write.
+            var runStart = 0
+            var runEnd = 0
+            func flushRun() {
+                if runEnd > runStart { out.writeBytes(UnsafeRawBufferPointer(rebasing: all[runStart..<runEnd])) }
+                runStart = 0
+                runEnd = 0
             }
-            out.writeBytes(name)
-            out.writeStaticString(": ")
-            out.writeBytes(value)
-            out.writeStaticString("\r\n")
+            for field in head.fields {
+                let nameStart = Int(field.nameStart), nameEnd = Int(field.nameEnd)
+                let valueStart = Int(field.valueStart), valueEnd = Int(field.valueEnd)
+                let name = UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd])
+                let value = UnsafeRawBufferPointer(rebasing: all[valueStart..<valueEnd])
+                if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { continue }
+                if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { continue }
+                if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { continue }
+                if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
+                    flushRun()
+                    let nameText = String(decoding: name, as: UTF8.self)
+                    let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
+                                                              rules: redirects)
+                    out.writeHeaderLine(nameText, rewritten)
+                    continue
+                }
+                let canonical = valueStart == nameEnd + 2 && all[nameEnd + 1] == UInt8(ascii: " ")
+                    && valueEnd + 2 <= all.count && all[valueEnd] == UInt8(ascii: "\r") && all[valueEnd + 1] == UInt8(ascii: "\n")
+                if canonical {
+                    if runEnd != nameStart {
+                        flushRun()
+                        runStart = nameStart
+                    }
+                    runEnd = valueEnd + 2
+                    continue
+                }
+                flushRun()
+                out.writeBytes(name)
+                out.writeStaticString(": ")
+                out.writeBytes(value)
+                out.writeStaticString("\r\n")
+            }
+            flushRun()
         }
     }
 

@@ -13,22 +13,29 @@ import NIOPosix
 /// A location's `ProxySettings` in a class, so each request holds a reference, not a copy.
 final class SharedProxySettings: Sendable {
     let settings: ProxySettings
-    /// `proxy_set_header` values without variables (most of them: nginx's defaults), known once:
-    /// a request renders only the others.
-    let constantSetHeaderValues: [String?]
+    /// `proxy_set_header` split once: names, values without variables (most of them: nginx's
+    /// defaults), and templates only for the others; a request renders just those.
+    private let setHeaderNames: [String]
+    private let setHeaderConstants: [String?]
+    private let setHeaderTemplates: [ProxyTemplate?]
+
     init(_ settings: ProxySettings) {
         self.settings = settings
-        constantSetHeaderValues = settings.setHeaders.map(\.value.constantValue)
+        setHeaderNames = settings.setHeaders.map(\.name)
+        setHeaderConstants = settings.setHeaders.map(\.value.constantValue)
+        setHeaderTemplates = settings.setHeaders.map { $0.value.constantValue == nil ? $0.value : nil }
     }
 
     /// The `proxy_set_header` list with this request's values.
     func renderSetHeaders(_ variables: RequestVariables, proxy: ProxyVariables) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
-        out.reserveCapacity(settings.setHeaders.count)
-        for index in settings.setHeaders.indices {
-            let header = settings.setHeaders[index]
-            out.append((name: header.name,
-                        value: constantSetHeaderValues[index] ?? header.value.render(variables, proxy: proxy)))
+        out.reserveCapacity(setHeaderNames.count)
+        for index in setHeaderNames.indices {
+            if let constant = setHeaderConstants[index] {
+                out.append((name: setHeaderNames[index], value: constant))
+            } else {
+                out.append((name: setHeaderNames[index], value: setHeaderTemplates[index]?.render(variables, proxy: proxy) ?? ""))
+            }
         }
         return out
     }
