@@ -62,6 +62,9 @@ public final class HTTPExchange {
     public var onWritabilityChanged: ((Bool) -> Void)?
     /// Called once if the client connection closes before the exchange ended.
     public var onClientClose: (() -> Void)?
+    /// The same two events for a module with an object per exchange (no closure to allocate per
+    /// request). Held strongly, like the closures: the module sets it back to nil when it is done.
+    public var observer: (any ExchangeObserver)?
 
     /// Strong: the connection drops its exchange when the response ends or the client goes away.
     let sink: any ExchangeSink
@@ -156,6 +159,14 @@ public final class HTTPExchange {
     /// Aborts a response already started (the client sees a truncated response and the connection closes).
     /// Every call after the exchange ended (response complete, client gone) does nothing.
     public func abort() { sink.exchangeAbort(self) }
+}
+
+/// Receives an exchange's connection events (see `HTTPExchange.observer`).
+public protocol ExchangeObserver: AnyObject {
+    /// The client socket's writability changed (resume reading from the upstream when it is writable).
+    func exchangeWritabilityChanged(_ writable: Bool)
+    /// The client connection closed before the exchange ended.
+    func exchangeClientClosed()
 }
 
 /// The connection side of an `HTTPExchange` (implemented by the front's connection handler).

@@ -212,6 +212,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             exchange?.onClientClose?()
             exchange?.onClientClose = nil
             exchange?.onWritabilityChanged = nil
+            if let observer = exchange?.observer {
+                exchange?.observer = nil
+                observer.exchangeClientClosed()
+            }
             // nginx logs 499 when the client closes before the response.
             if inFlight.status == 0 { inFlight.status = 499 }
             log(inFlight)
@@ -265,6 +269,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             }
         }
         current?.exchange?.onWritabilityChanged?(writable)
+        current?.exchange?.observer?.exchangeWritabilityChanged(writable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -401,21 +406,26 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let chosen = table.find(host: host)
         let server = chosen.server
         let bodyDone = head.framing == .none || head.framing == .length(0)
-        var variables = RequestVariables(
-            method: head.method, requestURI: head.target, uri: "", args: String(parts.query), version: head.version,
-            headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
-            serverPort: localPort, scheme: "http", serverName: server.primaryName,
-            host: host ?? server.primaryName, startTime: start)
-        variables.connectionNumber = connectionNumber
-        variables.connectionRequests = requestCount
-        if let captures = chosen.captures {
-            variables.captures = captures.captures
-            variables.namedCaptures = captures.named
-        }
+        let args = String(parts.query)
         let wantsKeepAlive = head.wantsKeepAlive && !quiescing
-        var request = FrontRequest(head: head, variables: variables, server: server, uri: "/", args: String(parts.query))
-        request.location = server.serverLevel
-        let inFlight = InFlight(request: request, keepAlive: wantsKeepAlive, bodyDone: bodyDone)
+        // Built in place in its `InFlight`: each copy of a request (or of its variables) on the way costs.
+        let inFlight = InFlight(
+            request: FrontRequest(
+                head: head,
+                variables: RequestVariables(
+                    method: head.method, requestURI: head.target, uri: "", args: args, version: head.version,
+                    headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
+                    serverPort: localPort, scheme: "http", serverName: server.primaryName,
+                    host: host ?? server.primaryName, startTime: start),
+                server: server, uri: "/", args: args),
+            keepAlive: wantsKeepAlive, bodyDone: bodyDone)
+        inFlight.request.variables.connectionNumber = connectionNumber
+        inFlight.request.variables.connectionRequests = requestCount
+        if let captures = chosen.captures {
+            inFlight.request.variables.captures = captures.captures
+            inFlight.request.variables.namedCaptures = captures.named
+        }
+        inFlight.request.location = server.serverLevel
         current = inFlight
         inFlight.headBytes = head.length
 

@@ -17,6 +17,8 @@ public protocol ProxyClient: AnyObject {
     var acceptsFileRegions: Bool { get }
     var onWritabilityChanged: ((Bool) -> Void)? { get set }
     var onClientClose: (() -> Void)? { get set }
+    /// Both events to one object (`ProxyRequest`): no closure per request.
+    var observer: (any ExchangeObserver)? { get set }
     func readBody(_ onPart: @escaping (RequestBodyPart) -> Void)
     func pauseBody()
     func resumeBody()

@@ -70,7 +70,7 @@ public struct UpstreamTry: Sendable, Equatable {
 /// `proxy_next_upstream` while nothing has reached the client.
 ///
 /// Lives on the client connection's event loop; every upstream connection it uses is on that loop too.
-final class ProxyRequest: UpstreamResponseDelegate {
+final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
     enum BodyState {
         case none, notStarted, streaming, done
         /// `proxy_request_buffering on`: read whole (in memory up to `client_body_buffer_size`,
@@ -188,12 +188,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
             finish(status: .payloadTooLarge)
             return
         }
-        client.onClientClose = { [self] in clientClosed() }
-        client.onWritabilityChanged = { [self] writable in
-            guard writable else { return }
-            sendSpooled()
-            readMore()
-        }
+        // The client holds this request (as the closures did) until `markFinished`.
+        client.observer = self
         if client.hasRequestBody, !location.settings.passRequestBody {
             // Not sent upstream, but still read so the client connection stays in step.
             bodyState = .done
@@ -617,8 +613,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if let spool = responseSpool, !spool.isEmpty {
             // The upstream connection is free; the client still takes what was spooled.
             upstreamEnded = true
-            client.onWritabilityChanged = { [self] writable in if writable { sendSpooled() } }
-            client.onClientClose = { [self] in endSpooledResponse(clientGone: true) }
+            client.observer = self
             spool.onProgress = { [self] in sendSpooled() }
             return
         }
@@ -632,8 +627,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard upstreamEnded, let spool = responseSpool else { return }
         responseSpool = nil
         spool.close()
-        client.onWritabilityChanged = nil
-        client.onClientClose = nil
+        client.observer = nil
         if !clientGone { client.sendEnd() }
         onFinish?(tries)
     }
@@ -642,6 +636,24 @@ final class ProxyRequest: UpstreamResponseDelegate {
         // The head may wait for body bytes of the same read, not longer (a stream's first event may be far off).
         if responseHeadSent, !finished, !tunneling { client.flushHead() }
         readMore()
+    }
+
+    // MARK: Client events
+
+    func exchangeWritabilityChanged(_ writable: Bool) {
+        // A tunnel follows the client's writability through its own callback.
+        guard writable, !tunneling else { return }
+        sendSpooled()
+        readMore()
+    }
+
+    func exchangeClientClosed() {
+        // Once the upstream ended, only spooled bytes were left for the client.
+        if upstreamEnded {
+            endSpooledResponse(clientGone: true)
+        } else {
+            clientClosed()
+        }
     }
 
     // MARK: Upgrade (WebSocket) tunnel
@@ -855,6 +867,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         requestSpool?.close()
         requestSpool = nil
         group.endAttempt(attempt)
+        client.observer = nil
         client.onClientClose = nil
         client.onWritabilityChanged = nil
         if !tries.isEmpty, let sink = variableSink, sink.wantsUpstreamVariables {
