@@ -91,7 +91,9 @@ final class ConnectionPool: Sendable {
             connection.channel.close(promise: nil)
             return
         }
-        let pool = pool(for: loop)
+        // A connection stays on its loop: its pool is looked up (under the lock) once, then remembered.
+        let pool = connection.loopPool ?? pool(for: loop)
+        connection.loopPool = pool
         connection.handler.delegate = nil
         if connection.handler.onIdleClose == nil {
             connection.handler.onIdleClose = { [weak pool, weak connection] in

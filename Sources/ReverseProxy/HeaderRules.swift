@@ -203,6 +203,9 @@ public enum HeaderRules {
                 if lower != "close" && lower != "keep-alive" && !dropped.contains(lower) { dropped.append(lower) }
             }
         }
+        // The hidden names' lengths as bits: most lines match none of those lengths and skip the list.
+        var hiddenLengths: UInt64 = 0
+        for name in hidden { hiddenLengths |= 1 << UInt64(min(name.utf8.count, 63)) }
         head.bytes.withUnsafeReadableBytes { all in
             // Kept lines written as they are (`Name: value` then CRLF, the usual form) are copied in
             // runs: adjacent kept lines go out in one write.
@@ -220,7 +223,8 @@ public enum HeaderRules {
                 let value = UnsafeRawBufferPointer(rebasing: all[valueStart..<valueEnd])
                 if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { continue }
                 if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { continue }
-                if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { continue }
+                if hiddenLengths & (1 << UInt64(min(name.count, 63))) != 0,
+                   hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { continue }
                 if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
                     flushRun()
                     let nameText = String(decoding: name, as: UTF8.self)
