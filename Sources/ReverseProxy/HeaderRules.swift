@@ -55,6 +55,21 @@ public enum HeaderRules {
         }
     }
 
+    /// Whether the client header `name` (`count` bytes) is one `proxy_set_header` names.
+    private static func isSetHeader(_ name: String, count: Int, _ setHeaders: [(name: String, value: String)],
+                                    _ setNames: [String]?) -> Bool {
+        if let setNames { return setNames.contains { $0.utf8.count == count && name.equalsIgnoringASCIICase($0) } }
+        return setHeaders.contains { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) }
+    }
+
+    /// The bit of a name length in a length mask (lengths from 63 share the last bit).
+    static func lengthBit(_ count: Int) -> UInt64 { 1 << UInt64(min(count, 63)) }
+
+    /// The lengths of `names` as a mask of `lengthBit`s.
+    static func lengthBits(_ names: some Sequence<String>) -> UInt64 {
+        names.reduce(0) { $0 | lengthBit($1.utf8.count) }
+    }
+
     /// Whether `name` (any case) is one of `lowercasedNames`.
     static func isNamed(_ name: String, in lowercasedNames: [String]) -> Bool {
         lowercasedNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
@@ -91,7 +106,8 @@ public enum HeaderRules {
     /// (no `HTTPHeaders` and no encoder on the way): the same headers as `upstreamRequestHeaders`.
     static func writeUpstreamRequestHead(into buffer: inout ByteBuffer, method: String, uri: String, version: HTTPVersion,
                                          setHeaders: [(name: String, value: String)], client: HTTPHeaders,
-                                         passClientHeaders: Bool, framing: BodyFraming) -> UpstreamRequestHeadInfo {
+                                         passClientHeaders: Bool, framing: BodyFraming,
+                                         setNameLengths: UInt64 = .max, setNames: [String]? = nil) -> UpstreamRequestHeadInfo {
         buffer.writeString(method)
         buffer.writeStaticString(" ")
         buffer.writeString(uri)
@@ -100,7 +116,7 @@ public enum HeaderRules {
         var keepAlive = false
         var upgrade = false
         forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
-                                     framing: framing) { name, value in
+                                     framing: framing, setNameLengths: setNameLengths, setNames: setNames) { name, value in
             buffer.writeHeaderLine(name, value)
             switch name.utf8.count {
             case 10 where name.equalsIgnoringASCIICase("connection"):
@@ -128,9 +144,13 @@ public enum HeaderRules {
     ///
     /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
     /// rather than lowercased and hashed into sets.
+    /// `setNameLengths` has bit N set when a set header's name has N bytes (63: 63 or more; see
+    /// `lengthBits`): a client header of another length is not looked up in the list. `setNames`,
+    /// when given, is every `proxy_set_header` name (a client header so named is not passed), and
+    /// `setHeaders` may then leave out those set to a constant empty value (they are never sent).
     static func forEachUpstreamRequestHeader(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
-                                             passClientHeaders: Bool, framing: BodyFraming,
-                                             _ body: (String, String) -> Void) {
+                                             passClientHeaders: Bool, framing: BodyFraming, setNameLengths: UInt64 = .max,
+                                             setNames: [String]? = nil, _ body: (String, String) -> Void) {
         for (name, value) in setHeaders where !value.isEmpty {
             let count = name.utf8.count
             if count == 14 && name.equalsIgnoringASCIICase("content-length")
@@ -147,7 +167,7 @@ public enum HeaderRules {
         for (name, value) in client {
             let count = name.utf8.count
             if isHopByHop(name) || count == 14 && name.equalsIgnoringASCIICase("content-length")
-                || setHeaders.contains(where: { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) })
+                || (setNameLengths & lengthBit(count) != 0 && isSetHeader(name, count: count, setHeaders, setNames))
                 || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
@@ -204,8 +224,7 @@ public enum HeaderRules {
             }
         }
         // The hidden names' lengths as bits: most lines match none of those lengths and skip the list.
-        var hiddenLengths: UInt64 = 0
-        for name in hidden { hiddenLengths |= 1 << UInt64(min(name.utf8.count, 63)) }
+        let hiddenLengths = lengthBits(hidden)
         head.bytes.withUnsafeReadableBytes { all in
             // Kept lines written as they are (`Name: value` then CRLF, the usual form) are copied in
             // runs: adjacent kept lines go out in one write.
@@ -223,7 +242,7 @@ public enum HeaderRules {
                 let value = UnsafeRawBufferPointer(rebasing: all[valueStart..<valueEnd])
                 if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { continue }
                 if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { continue }
-                if hiddenLengths & (1 << UInt64(min(name.count, 63))) != 0,
+                if hiddenLengths & lengthBit(name.count) != 0,
                    hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { continue }
                 if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
                     flushRun()

@@ -15,24 +15,28 @@ final class SharedProxySettings: Sendable {
     let settings: ProxySettings
     /// `proxy_set_header` split once: names, values without variables (most of them: nginx's
     /// defaults), and templates only for the others; a request renders just those.
-    private let setHeaderNames: [String]
+    let setHeaderNames: [String]
     private let setHeaderConstants: [String?]
     private let setHeaderTemplates: [ProxyTemplate?]
+    /// The set headers' name lengths (`HeaderRules.lengthBits`): most client headers skip the list.
+    let setHeaderNameLengths: UInt64
 
     init(_ settings: ProxySettings) {
         self.settings = settings
         setHeaderNames = settings.setHeaders.map(\.name)
         setHeaderConstants = settings.setHeaders.map(\.value.constantValue)
         setHeaderTemplates = settings.setHeaders.map { $0.value.constantValue == nil ? $0.value : nil }
+        setHeaderNameLengths = HeaderRules.lengthBits(setHeaderNames)
     }
 
-    /// The `proxy_set_header` list with this request's values.
+    /// The `proxy_set_header` list with this request's values, without those set to a constant ""
+    /// (never sent; `setHeaderNames` still keeps the client's headers of those names back).
     func renderSetHeaders(_ variables: RequestVariables, proxy: ProxyVariables) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(setHeaderNames.count)
         for index in setHeaderNames.indices {
             if let constant = setHeaderConstants[index] {
-                out.append((name: setHeaderNames[index], value: constant))
+                if !constant.isEmpty { out.append((name: setHeaderNames[index], value: constant)) }
             } else {
                 out.append((name: setHeaderNames[index], value: setHeaderTemplates[index]?.render(variables, proxy: proxy) ?? ""))
             }
@@ -162,21 +166,23 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
         setHeaders = location.renderSetHeaders(variables, proxy: proxyVariables)
         (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) =
-            Self.upstreamHead(setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
+            Self.upstreamHead(setHeaders: setHeaders, client: client, location: location, uri: upstreamURI,
                               framing: framing)
     }
 
-    static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, settings: ProxySettings,
+    static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, location: SharedProxySettings,
                              uri: String, framing: HeaderRules.BodyFraming)
         -> (head: ByteBuffer, version: HTTPVersion, closes: Bool, upgrade: Bool, chunked: Bool) {
         // A streamed chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (a stored one is counted first and sent with Content-Length, as nginx does).
-        let version = framing == .chunked ? .http1_1 : settings.httpVersion
+        let version = framing == .chunked ? .http1_1 : location.settings.httpVersion
         var head = ByteBufferAllocator().buffer(capacity: 512)
         let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: uri,
                                                         version: version, setHeaders: setHeaders,
                                                         client: client.head.headers,
-                                                        passClientHeaders: settings.passRequestHeaders, framing: framing)
+                                                        passClientHeaders: location.settings.passRequestHeaders, framing: framing,
+                                                        setNameLengths: location.setHeaderNameLengths,
+                                                        setNames: location.setHeaderNames)
         return (head, version, info.closesConnection, info.upgrade, framing == .chunked)
     }
 
@@ -245,7 +251,7 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         if client.requestBodyLength == nil {
             // Counted now: sent with Content-Length, as nginx sends a buffered chunked body.
             (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) = Self.upstreamHead(
-                setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
+                setHeaders: setHeaders, client: client, location: location, uri: upstreamURI,
                 framing: .length(Int(spool.totalBytes)))
         }
         nextPeer(first: true)
