@@ -936,11 +936,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
-        var response = FrontResponse(status: status)
-        response.location = location
-        // Only when there is something to add: passing the request copies it.
+        // `add_header`/`expires` lines, only when the location has some (a response value and
+        // passing the request cost a copy of each).
+        var addedHeaders: [(String, String)] = []
         if location.expires != nil || !location.addHeaders.isEmpty {
+            var response = FrontResponse(status: status)
+            response.location = location
             applyHeaderFilters(&response, location: location, request: inFlight.request)
+            addedHeaders = response.headers
         }
         let code = Int(status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
@@ -969,7 +972,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
-        for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
+        for (name, value) in addedHeaders { head.writeString("\(name): \(value)\r\n") }
         head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes
