@@ -137,7 +137,7 @@ public final class HTTPFrontServer: Sendable {
                 self.track(channel)
                 return loop.makeCompletedFuture {
                     if let tls = plan.tls {
-                        try tls.addHandlers(to: channel, fileIO: NonBlockingFileIO(threadPool: front.threadPool))
+                        try tls.addHandlers(to: channel, fileIO: NonBlockingFileIO(threadPool: front.threadPool), logger: front.logger)
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }

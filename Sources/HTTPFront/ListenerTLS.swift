@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -27,14 +28,16 @@ struct ListenerTLS: Sendable {
         return contexts[ObjectIdentifier(server)] ?? contexts.values.first!
     }
 
-    /// Puts TLS in front of the connection's HTTP handler (added after these): the TLS handler,
+    /// Puts TLS in front of the connection's HTTP handler (added after these): a check that the
+    /// client speaks TLS at all (nginx's 400 for plain HTTP on an HTTPS port), the TLS handler,
     /// preceded by an SNI reader when the servers have different certificates, and a handler
     /// that turns the static files' sendfile regions into bytes, since TLS must encrypt them.
-    func addHandlers(to channel: any Channel, fileIO: NonBlockingFileIO) throws {
+    func addHandlers(to channel: any Channel, fileIO: NonBlockingFileIO, logger: Logger) throws {
         // A client's FIN without close_notify ends a TLS connection: with half-closure allowed,
         // one the front is closing would wait for a close_notify that never comes.
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: false)
         let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(PlainHTTPOnTLSPortHandler(logger: logger))
         let fileReader = FileRegionReadingHandler(fileIO: fileIO)
         if let onlyContext {
             try pipeline.addHandler(NIOSSLServerHandler(context: onlyContext))

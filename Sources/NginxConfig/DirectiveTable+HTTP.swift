@@ -19,7 +19,7 @@ extension DirectiveTable {
         // MARK: ngx_http_core_module
         .init(module: "http_core", "server", httpOnly, [.block, .noArgs], .supported),
         .init(module: "http_core", "listen", [.server], .oneOrMore, .supported, repeatable: true,
-              note: "`addr:port`, `[::]:port`, `*:port`, port alone, `unix:PATH`, `default_server`, `backlog=`, `reuseport`, `ipv6only=`, `rcvbuf=`, `sndbuf=`, `so_keepalive=`, `deferred`, `bind`, `fastopen=`, `ssl` (TLS by swift-nio-ssl; a plain-HTTP request on a TLS port gets no answer, where nginx answers 400). Host names are resolved through /etc/hosts only (nginx: DNS too). `http2`, `quic`, `proxy_protocol` are refused."),
+              note: "`addr:port`, `[::]:port`, `*:port`, port alone, `unix:PATH`, `default_server`, `backlog=`, `reuseport`, `ipv6only=`, `rcvbuf=`, `sndbuf=`, `so_keepalive=`, `deferred`, `bind`, `fastopen=`, `ssl` (TLS by swift-nio-ssl; a plain-HTTP request on a TLS port gets nginx's 400 page). Host names are resolved through /etc/hosts only (nginx: DNS too). `http2`, `quic`, `proxy_protocol` are refused."),
         .init(module: "http_core", "server_name", [.server], .oneOrMore, .supported, repeatable: true,
               note: "Regexes use Swift's regex engine; PCRE-only syntax is refused at load time."),
         .init(module: "http_core", "location", sl, [.block, .take12], .supported),

@@ -203,14 +203,22 @@ http {{
         assert https_get(port, "/", cert, "a.test")[2] == b"proto=https"
         # The client reads late: the proxy has spooled the answer to its temp file meanwhile.
         assert https_get(port, "/big", cert, "a.test", wait_before_reading=1.0)[2] == BIG_ANSWER
-        # Plain HTTP on the TLS port: no answer (the handshake fails), nothing breaks.
+        # Plain HTTP on the TLS port: nginx's 400 page, then the connection closes.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            answer = b""
+            while chunk := raw.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+            assert b"The plain HTTP request was sent to HTTPS port" in answer
+        # Bytes that are neither TLS nor HTTP: the handshake fails (logged), nothing breaks.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            raw.sendall(b"\x00\x01garbage\r\n\r\n")
             try:
-                answer = raw.recv(100)
+                rest = raw.recv(100)
             except ConnectionResetError:
-                answer = b""
-            assert not answer.startswith(b"HTTP/1.1 200")
+                rest = b""
+            assert not rest.startswith(b"HTTP/")  # at most a TLS alert, then the close
         # The plain listener of the same server still speaks HTTP.
         with socket.create_connection(("127.0.0.1", plain), timeout=10) as raw:
             raw.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
@@ -221,6 +229,7 @@ http {{
         assert https_get(port, "/", cert, "a.test")[2] == b"proto=https"
         assert process.proc.poll() is None
         assert "TLS handshake failed" in process.output()
+        assert "client sent plain HTTP request to HTTPS port" in process.output()
     finally:
         upstream.shutdown()
 
