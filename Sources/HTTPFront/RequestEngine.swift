@@ -31,6 +31,14 @@ struct FrontRequest {
     var serverRewriteDone = false
     var rewrittenLocation: (location: LocationSettings, uri: String, redirects: Int)?
 
+    /// Whether `location`'s rewrite phase already ran for this URI (or, for the server level
+    /// answering when no location matched, the server's phase above).
+    func rewritePhaseRan(in location: LocationSettings) -> Bool {
+        if location === server.serverLevel && serverRewriteDone && redirects == 0 { return true }
+        guard let done = rewrittenLocation else { return false }
+        return done.location === location && done.uri == uri && done.redirects == redirects
+    }
+
     var isHead: Bool { head.method == "HEAD" }
     /// nginx reads the first `Accept-Encoding` line (see ``GzipPolicy/acceptsGzip(_:)``).
     var acceptsGzip: Bool {
@@ -132,9 +140,7 @@ final class RequestEngine {
                 return .respond(response)
             }
             // The location's rewrite phase (when no location matched, the server's own ran above).
-            let phaseDone = request.rewrittenLocation.map { $0.location === location && $0.uri == request.uri && $0.redirects == request.redirects } ?? false
-            let serverLevelRan = location === request.server.serverLevel && request.serverRewriteDone && request.redirects == 0
-            if let program = location.rewrite, !phaseDone, !serverLevelRan {
+            if let program = location.rewrite, !request.rewritePhaseRan(in: location) {
                 let outcome = program.run(&request.variables)
                 if let step = rewriteAnswer(outcome, &request, location: location) { return step }
                 request.uri = request.variables.uri
