@@ -104,6 +104,8 @@ final class LocationSettings: Sendable {
     let ifModifiedSince: Preconditions.ModifiedSinceMode
     /// `max_ranges`: more ranges than this serve the whole file; 0 disables ranges.
     let maxRanges: Int
+    /// `internal`: only internal redirects may land here; a client's request gets 404.
+    let isInternal: Bool
 
     enum GzipStaticMode: Sendable { case off, on, always }
 
@@ -292,6 +294,7 @@ final class LocationSettings: Sendable {
                               at: scope.effective("if_modified_since")!.location)
         }
         maxRanges = try scope.number("max_ranges", default: Int.max)
+        isInternal = scope.own("internal") != nil
         if let autoindex = scope.effective("autoindex"), try autoindex.flag() {
             throw ConfigError("\"autoindex on\" is not supported by gantry", at: autoindex.location)
         }

@@ -132,6 +132,9 @@ final class RequestEngine {
             request.location = location
             request.variables.uri = request.uri
             request.variables.args = request.args
+            if location.isInternal && request.redirects == 0 && !request.inErrorPage && request.namedLocation == nil {
+                return .respond(errorResponse(.notFound, &request, location: location))
+            }
             // nginx checks `client_max_body_size` once the location is known, for every handler.
             if case .length(let length) = request.head.framing, location.clientMaxBodySize > 0,
                length > location.clientMaxBodySize, !request.inErrorPage {

@@ -79,7 +79,7 @@ extension DirectiveTable {
         .init(module: "http_core", "keepalive_disable", hsl, .take12, .unsupported, repeatable: true),
         .init(module: "http_core", "satisfy", hsl, .take1, .unsupported),
         .init(module: "http_core", "auth_delay", hsl, .take1, .unsupported),
-        .init(module: "http_core", "internal", loc, .noArgs, .unsupported),
+        .init(module: "http_core", "internal", loc, .noArgs, .supported, note: "Reached by `error_page`, `try_files`, `index` and `rewrite` redirects; a client's request gets 404."),
         .init(module: "http_core", "lingering_close", hsl, .take1, .accepted, value: .oneOf(["off", "on", "always"])),
         .init(module: "http_core", "lingering_time", hsl, .take1, .accepted, value: .milliseconds),
         .init(module: "http_core", "lingering_timeout", hsl, .take1, .accepted, value: .milliseconds),

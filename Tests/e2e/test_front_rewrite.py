@@ -1,8 +1,9 @@
-"""nginx's rewrite phase — `if (…) { return …; }`, `rewrite` with every flag, `break` — checked
-side by side with the real nginx: certbot's redirect block, method and user-agent filters, regex
-captures, order with the level's `return`, server level then location level, arguments, internal
-rewrites that search the location again (and the 500 of a rewrite cycle); and what `gantry -t`
-refuses with file and line."""
+"""nginx's rewrite phase — `if (…) { return …; }`, `rewrite` with every flag, `break` — and
+`internal` locations, checked side by side with the real nginx: certbot's redirect block, method
+and user-agent filters, regex captures, order with the level's `return`, server level then
+location level, arguments, internal rewrites that search the location again (and the 500 of a
+rewrite cycle), internal locations reached only by redirects; and what `gantry -t` refuses with
+file and line."""
 import http.client
 import subprocess
 
@@ -78,6 +79,9 @@ http {{
         location /cycle/ {{
             rewrite ^ /cycle/again last;
         }}
+        location /private/ {{ internal; }}
+        location /tf/ {{ try_files $uri /private/fallback.txt; }}
+        location /int/ {{ rewrite ^/int/(.*)$ /private/$1 last; }}
     }}
 }}
 """
@@ -117,6 +121,9 @@ REQUESTS = [
     ("GET", "/chain/a?q=1", {}),
     ("GET", "/stop/page.txt", {}),
     ("GET", "/cycle/x", {}),
+    ("GET", "/private/fallback.txt", {}),
+    ("GET", "/tf/missing.txt", {}),
+    ("GET", "/int/fallback.txt", {}),
 ]
 
 
@@ -138,6 +145,8 @@ def test_every_request_gets_nginxs_answer(gantry, tmp_path):
     for directory in ["methods", "agents", "order", "compare", "noreturn"]:
         (root / directory).mkdir(parents=True)
         (root / directory / "page.txt").write_text("page\n")
+    (root / "private").mkdir()
+    (root / "private" / "fallback.txt").write_text("internal only\n")
     nginx_port, gantry_port = free_port(), free_port()
     with side_by_side(gantry, tmp_path, lambda port, head: config(root, port, head), nginx_port, gantry_port):
         differences = []
