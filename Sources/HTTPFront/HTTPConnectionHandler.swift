@@ -551,6 +551,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             && requestCount < location.keepaliveRequests
         inFlight.keepAlive = keepAlive
 
+        for (name, value) in inFlight.request.keptHeaders {
+            // X-Accel-Redirect: the upstream's Set-Cookie, Content-Disposition, Cache-Control, …
+            // win; its Content-Type too, but not over an error page's (nginx's text/html).
+            let lower = name.lowercased()
+            if lower == "content-type" && response.status.code >= 300 { continue }
+            if lower != "set-cookie" { response.headers.removeAll { $0.0.lowercased() == lower } }
+            response.headers.append((name, value))
+        }
         if response.location != nil { applyHeaderFilters(&response, location: location, request: inFlight.request) }
         // nginx's order: Server, Date, Content-Type, Content-Length, Last-Modified, Location,
         // Connection, Keep-Alive, then the other headers as the phases added them.
@@ -1145,6 +1153,18 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         bodyPaused = false
         let location = inFlight.request.location ?? defaultServer.serverLevel
         switch engine.processError(status, &inFlight.request, location: location) {
+        case .respond(let response): write(response, for: inFlight)
+        default: runEngine(inFlight)
+        }
+        flushIfNeeded()
+    }
+
+    func exchangeRedirectInternally(_ exchange: HTTPExchange, to target: String, keeping headers: [(String, String)]) {
+        guard let inFlight = current, inFlight.exchange === exchange, !inFlight.headSent, !inFlight.responseDone else { return }
+        inFlight.exchange = nil
+        inFlight.bodyConsumer = nil
+        bodyPaused = false
+        switch engine.redirectInternally(to: target, keeping: headers, &inFlight.request) {
         case .respond(let response): write(response, for: inFlight)
         default: runEngine(inFlight)
         }

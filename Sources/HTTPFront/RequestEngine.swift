@@ -30,6 +30,8 @@ struct FrontRequest {
     /// for a URI that another location would match).
     var serverRewriteDone = false
     var rewrittenLocation: (location: LocationSettings, uri: String, redirects: Int)?
+    /// Headers an `X-Accel-Redirect` answer passes on to the response its redirect gives.
+    var keptHeaders: [(String, String)] = []
 
     /// Whether `location`'s rewrite phase already ran for this URI (or, for the server level
     /// answering when no location matched, the server's phase above).
@@ -504,6 +506,34 @@ final class RequestEngine {
     }
 
     // MARK: return, redirects, errors
+
+    /// A content module's internal redirect (`X-Accel-Redirect`), as nginx's upstream module
+    /// makes it: to `@name` (method kept) or to a URI (an unsafe one is 404) as a GET unless HEAD.
+    func redirectInternally(to target: String, keeping headers: [(String, String)], _ request: inout FrontRequest) -> EngineStep {
+        request.keptHeaders += headers
+        request.redirects += 1
+        if target.hasPrefix("@") {
+            guard let named = request.server.namedLocation(String(target.dropFirst())) else {
+                logger?.error("named location \"\(target)\" not found (X-Accel-Redirect)")
+                return .respond(errorResponse(.internalServerError, &request, location: request.location ?? request.server.serverLevel))
+            }
+            request.namedLocation = named
+            return run(&request)
+        }
+        let parts = URIPath.split(target: target)
+        guard target.hasPrefix("/"), let normalized = try? URIPath.normalize(parts.path) else {
+            logger?.error("unsafe URI \"\(target)\" in X-Accel-Redirect")
+            return .respond(errorResponse(.notFound, &request, location: request.location ?? request.server.serverLevel))
+        }
+        request.uri = normalized
+        request.args = String(parts.query)
+        request.namedLocation = nil
+        if !request.isHead {
+            request.head.method = "GET"
+            request.variables.method = "GET"
+        }
+        return run(&request)
+    }
 
     /// The answer a rewrite phase gave, or nil to go on.
     private func rewriteAnswer(_ outcome: RewriteProgram.Outcome, _ request: inout FrontRequest, location: LocationSettings) -> EngineStep? {

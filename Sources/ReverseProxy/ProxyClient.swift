@@ -35,6 +35,9 @@ public protocol ProxyClient: AnyObject {
     func writeBody(_ data: IOData)
     func sendEnd()
     func sendError(_ status: HTTPResponseStatus)
+    /// `X-Accel-Redirect`: the front redirects the request internally to `target`, adding
+    /// `headers` to the response that comes of it (see `HTTPExchange.redirectInternally`).
+    func redirectInternally(to target: String, keeping headers: [(String, String)])
     func abort()
     /// Where `$upstream_*` go (nil: nowhere). A requirement rather than a cast: a dynamic cast per request costs.
     var variableSink: (any ProxyVariableSink)? { get }

@@ -542,6 +542,10 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         if let sink = variableSink, sink.wantsUpstreamVariables {
             responseHeaderVariables = UpstreamVariableValues.responseHeaderVariables(head)
         }
+        if let target = head.firstValue(named: "x-accel-redirect"), !target.isEmpty {
+            redirectInternally(to: target, head)
+            return
+        }
         switch head.firstValue(named: "x-accel-buffering")?.lowercased() {
         case "yes": responseBuffering = true
         case "no": responseBuffering = false
@@ -862,6 +866,27 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         cancelTimers()
         queueTimer?.cancel()
         client.sendError(status)
+        onFinish?(tries)
+    }
+
+    /// Headers an `X-Accel-Redirect` answer passes on: nginx's upstream headers marked
+    /// `redirect`, and `Content-Type` (nginx's static handler keeps a type already set).
+    static let headersKeptByAccelRedirect: Set<String> = ["content-type", "set-cookie", "content-disposition", "cache-control", "expires", "accept-ranges"]
+
+    /// nginx's `X-Accel-Redirect`: the upstream's answer is dropped (its connection closed, its
+    /// body unread) and the front serves `target` instead, typically an `internal` location
+    /// that protects files the app decided to give.
+    func redirectInternally(to target: String, _ head: UpstreamResponseHead) {
+        var kept: [(String, String)] = []
+        for field in head.fields {
+            let name = head.name(field)
+            if Self.headersKeptByAccelRedirect.contains(name.lowercased()) { kept.append((name, head.value(field))) }
+        }
+        markFinished()
+        cancelTimers()
+        dropConnection()
+        releasePeer(failed: false)
+        client.redirectInternally(to: target, keeping: kept)
         onFinish?(tries)
     }
 

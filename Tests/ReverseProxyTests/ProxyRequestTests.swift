@@ -47,6 +47,7 @@ struct Seen: Sendable {
     var body = ""
     var error: Int?
     var variables: UpstreamVariableValues?
+    var internalRedirect: (target: String, headers: [String])?
 }
 
 /// A client side for `ProxyRequest`, recording what the proxy sends; it also accepts a tunnel.
@@ -92,6 +93,10 @@ final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
     }
     func sendEnd() { done.succeed(seen) }
     func sendError(_ status: HTTPResponseStatus) { seen.error = Int(status.code); done.succeed(seen) }
+    func redirectInternally(to target: String, keeping headers: [(String, String)]) {
+        seen.internalRedirect = (target, headers.map { "\($0.0): \($0.1)" })
+        done.succeed(seen)
+    }
     func abort() { done.succeed(seen) }
     func setUpstreamVariables(_ values: UpstreamVariableValues) { seen.variables = values }
 
