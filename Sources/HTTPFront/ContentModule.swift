@@ -127,6 +127,8 @@ public final class HTTPExchange {
     /// Answers with the front's error response for `status` (honouring `error_page`)
     /// instead of a response of its own; only valid before `sendHead`.
     public func sendError(_ status: HTTPResponseStatus) { sink.exchangeSendError(self, status) }
+    /// Whether the location has an `error_page` for `status` (`proxy_intercept_errors`).
+    public func hasErrorPage(for status: HTTPResponseStatus) -> Bool { sink.exchangeHasErrorPage(self, status) }
     /// nginx's `X-Accel-Redirect`: instead of a response of its own, the request is redirected
     /// internally to `target` (a URI with optional `?args`, or `@name`) as a GET (HEAD stays
     /// HEAD); `headers` are added to the response that comes of it. Only valid before `sendHead`.
@@ -190,6 +192,7 @@ protocol ExchangeSink: AnyObject {
     func exchangeAcceptsFileRegions(_ exchange: HTTPExchange) -> Bool
     func exchangeSendEnd(_ exchange: HTTPExchange)
     func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus)
+    func exchangeHasErrorPage(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) -> Bool
     func exchangeRedirectInternally(_ exchange: HTTPExchange, to target: String, keeping headers: [(String, String)])
     func exchangeAbort(_ exchange: HTTPExchange)
     func exchangeSetVariable(_ exchange: HTTPExchange, _ name: String, _ value: String)

@@ -1159,6 +1159,11 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         flushIfNeeded()
     }
 
+    func exchangeHasErrorPage(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) -> Bool {
+        guard let inFlight = current, inFlight.exchange === exchange else { return false }
+        return (inFlight.request.location ?? defaultServer.serverLevel).errorPages[Int(status.code)] != nil
+    }
+
     func exchangeRedirectInternally(_ exchange: HTTPExchange, to target: String, keeping headers: [(String, String)]) {
         guard let inFlight = current, inFlight.exchange === exchange, !inFlight.headSent, !inFlight.responseDone else { return }
         inFlight.exchange = nil

@@ -46,7 +46,7 @@ extension DirectiveTable {
         .init(module: "http_proxy", "proxy_headers_hash_bucket_size", hsl, .take1, .accepted, value: .number),
         .init(module: "http_proxy", "proxy_socket_keepalive", hsl, .flag, .unsupported, value: .flag),
         .init(module: "http_proxy", "proxy_ignore_client_abort", hsl, .flag, .unsupported, value: .flag),
-        .init(module: "http_proxy", "proxy_intercept_errors", hsl, .flag, .unsupported, value: .flag),
+        .init(module: "http_proxy", "proxy_intercept_errors", hsl, .flag, .supported, value: .flag),
         .init(module: "http_proxy", "proxy_ignore_headers", hsl, .oneOrMore, .unsupported, repeatable: true),
         .init(module: "http_proxy", "proxy_set_body", hsl, .take1, .unsupported),
         .init(module: "http_proxy", "proxy_method", hsl, .take1, .unsupported),

@@ -38,6 +38,8 @@ public protocol ProxyClient: AnyObject {
     /// `X-Accel-Redirect`: the front redirects the request internally to `target`, adding
     /// `headers` to the response that comes of it (see `HTTPExchange.redirectInternally`).
     func redirectInternally(to target: String, keeping headers: [(String, String)])
+    /// Whether the front has an `error_page` for `status` here (`proxy_intercept_errors`).
+    func hasErrorPage(for status: HTTPResponseStatus) -> Bool
     func abort()
     /// Where `$upstream_*` go (nil: nowhere). A requirement rather than a cast: a dynamic cast per request costs.
     var variableSink: (any ProxyVariableSink)? { get }

@@ -542,6 +542,11 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         if let sink = variableSink, sink.wantsUpstreamVariables {
             responseHeaderVariables = UpstreamVariableValues.responseHeaderVariables(head)
         }
+        if status >= 300, location.settings.interceptErrors, client.hasErrorPage(for: head.status) {
+            // nginx (before X-Accel-Redirect): the upstream's answer is dropped; the front's error_page answers.
+            handBackToFront { client.sendError(head.status) }
+            return
+        }
         if let target = head.firstValue(named: "x-accel-redirect"), !target.isEmpty {
             redirectInternally(to: target, head)
             return
@@ -882,11 +887,17 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
             let name = head.name(field)
             if Self.headersKeptByAccelRedirect.contains(name.lowercased()) { kept.append((name, head.value(field))) }
         }
+        handBackToFront { client.redirectInternally(to: target, keeping: kept) }
+    }
+
+    /// Ends the proxying before any of the upstream's answer reached the client (its connection
+    /// closed unread, its server released) and lets the front answer with `answer`.
+    func handBackToFront(_ answer: () -> Void) {
         markFinished()
         cancelTimers()
         dropConnection()
         releasePeer(failed: false)
-        client.redirectInternally(to: target, keeping: kept)
+        answer()
         onFinish?(tries)
     }
 

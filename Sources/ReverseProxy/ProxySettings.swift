@@ -35,6 +35,9 @@ public struct ProxySettings: Sendable {
     public var nextUpstreamTries = 0
     public var nextUpstreamTimeout: Int64 = 0
     public var buffering = true
+    /// `proxy_intercept_errors`: an upstream answer ≥ 300 with an `error_page` for its status
+    /// gets the front's error handling instead.
+    public var interceptErrors = false
     public var requestBuffering = true
     /// `client_max_body_size` (nginx default 1m; 0 = unlimited).
     public var clientMaxBodySize: Int64 = 1024 * 1024
@@ -135,6 +138,7 @@ public struct ProxySettings: Sendable {
         if let directive = location.effective("proxy_next_upstream_tries") { settings.nextUpstreamTries = try DirectiveValues.integer(directive) }
         if let directive = location.effective("proxy_next_upstream_timeout") { settings.nextUpstreamTimeout = try DirectiveValues.time(directive) }
         if let directive = location.effective("proxy_buffering") { settings.buffering = try DirectiveValues.flag(directive) }
+        if let directive = location.effective("proxy_intercept_errors") { settings.interceptErrors = try DirectiveValues.flag(directive) }
         if let directive = location.effective("proxy_request_buffering") { settings.requestBuffering = try DirectiveValues.flag(directive) }
         if let directive = location.effective("client_max_body_size") { settings.clientMaxBodySize = try DirectiveValues.size(directive) }
         if let directive = location.effective("client_body_buffer_size") {

@@ -93,6 +93,7 @@ final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
     }
     func sendEnd() { done.succeed(seen) }
     func sendError(_ status: HTTPResponseStatus) { seen.error = Int(status.code); done.succeed(seen) }
+    func hasErrorPage(for status: HTTPResponseStatus) -> Bool { false }
     func redirectInternally(to target: String, keeping headers: [(String, String)]) {
         seen.internalRedirect = (target, headers.map { "\($0.0): \($0.1)" })
         done.succeed(seen)

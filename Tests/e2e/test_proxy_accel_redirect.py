@@ -1,6 +1,7 @@
 """`X-Accel-Redirect` from the app (django-sendfile's nginx backend, protected downloads): the
 front drops the upstream's body and serves an `internal` location instead, keeping the headers
-nginx keeps. Side by side with the real nginx, both proxying to the same Python upstream."""
+nginx keeps; and `proxy_intercept_errors`: the app's error answers get the front's `error_page`.
+Side by side with the real nginx, both proxying to the same Python upstream."""
 import http.client
 import http.server
 import threading
@@ -26,7 +27,7 @@ class _App(http.server.BaseHTTPRequestHandler):
 
     def _answer(self, with_body):
         body = b"the app's own body, never shown"
-        self.send_response(200)
+        self.send_response({"missing": 404, "boom": 500}.get(self.path.rsplit("/", 1)[-1], 200))
         target = REDIRECTS.get(self.path.split("?")[0])
         if target:
             self.send_header("X-Accel-Redirect", target)
@@ -67,6 +68,15 @@ http {{
             alias {files}/;
         }}
         location @fallback {{ return 200 "named $request_method\\n"; }}
+        location /intercepted/ {{
+            proxy_pass http://127.0.0.1:{upstream_port};
+            proxy_intercept_errors on;
+            error_page 404 /protected/report.txt;
+        }}
+        location /not-intercepted/ {{
+            proxy_pass http://127.0.0.1:{upstream_port};
+            error_page 404 /protected/report.txt;
+        }}
     }}
 }}
 """
@@ -97,6 +107,10 @@ def test_the_app_hands_a_protected_file_to_the_front_as_nginx_does(gantry, tmp_p
         ("POST", "/download/named", b"form=1"),
         ("GET", "/protected/report.txt", None),
         ("GET", "/plain", None),
+        ("GET", "/intercepted/missing", None),
+        ("GET", "/intercepted/boom", None),
+        ("GET", "/intercepted/fine", None),
+        ("GET", "/not-intercepted/missing", None),
     ]
     try:
         with side_by_side(gantry, tmp_path, lambda port, head: config(files, app.server_address[1], port, head),
@@ -116,5 +130,9 @@ def test_the_app_hands_a_protected_file_to_the_front_as_nginx_does(gantry, tmp_p
             assert headers["Content-Disposition"] == 'attachment; filename="report.txt"'
             assert headers["Set-Cookie"] == "downloaded=1" and headers["X-App-Only"] is None
             assert answer(gantry_port, "GET", "/protected/report.txt")[0] == 404
+            status, _, body = answer(gantry_port, "GET", "/intercepted/missing")
+            assert (status, body) == (404, b"the protected report\n")  # the error_page, not the app's body
+            assert answer(gantry_port, "GET", "/intercepted/boom")[2] == b"the app's own body, never shown"
+            assert answer(gantry_port, "GET", "/not-intercepted/missing")[:3:2] == (404, b"the app's own body, never shown")
     finally:
         app.shutdown()
