@@ -547,11 +547,11 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
             handBackToFront { client.sendError(head.status) }
             return
         }
-        if let target = head.firstValue(named: "x-accel-redirect"), !target.isEmpty {
+        if !location.settings.ignoresAccelRedirect, let target = head.firstValue(named: "x-accel-redirect"), !target.isEmpty {
             redirectInternally(to: target, head)
             return
         }
-        switch head.firstValue(named: "x-accel-buffering")?.lowercased() {
+        switch location.settings.ignoresAccelBuffering ? nil : head.firstValue(named: "x-accel-buffering")?.lowercased() {
         case "yes": responseBuffering = true
         case "no": responseBuffering = false
         default: responseBuffering = location.settings.buffering

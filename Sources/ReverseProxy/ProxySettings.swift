@@ -38,6 +38,9 @@ public struct ProxySettings: Sendable {
     /// `proxy_intercept_errors`: an upstream answer ≥ 300 with an `error_page` for its status
     /// gets the front's error handling instead.
     public var interceptErrors = false
+    /// `proxy_ignore_headers X-Accel-Redirect` / `X-Accel-Buffering`.
+    public var ignoresAccelRedirect = false
+    public var ignoresAccelBuffering = false
     public var requestBuffering = true
     /// `client_max_body_size` (nginx default 1m; 0 = unlimited).
     public var clientMaxBodySize: Int64 = 1024 * 1024
@@ -139,6 +142,9 @@ public struct ProxySettings: Sendable {
         if let directive = location.effective("proxy_next_upstream_timeout") { settings.nextUpstreamTimeout = try DirectiveValues.time(directive) }
         if let directive = location.effective("proxy_buffering") { settings.buffering = try DirectiveValues.flag(directive) }
         if let directive = location.effective("proxy_intercept_errors") { settings.interceptErrors = try DirectiveValues.flag(directive) }
+        let ignored = Set(location.effectiveList("proxy_ignore_headers").flatMap(\.values).map { $0.lowercased() })
+        settings.ignoresAccelRedirect = ignored.contains("x-accel-redirect")
+        settings.ignoresAccelBuffering = ignored.contains("x-accel-buffering")
         if let directive = location.effective("proxy_request_buffering") { settings.requestBuffering = try DirectiveValues.flag(directive) }
         if let directive = location.effective("client_max_body_size") { settings.clientMaxBodySize = try DirectiveValues.size(directive) }
         if let directive = location.effective("client_body_buffer_size") {

@@ -73,6 +73,10 @@ http {{
             proxy_intercept_errors on;
             error_page 404 /protected/report.txt;
         }}
+        location /ignoring/ {{
+            proxy_pass http://127.0.0.1:{upstream_port}/download/;
+            proxy_ignore_headers X-Accel-Redirect;
+        }}
         location /not-intercepted/ {{
             proxy_pass http://127.0.0.1:{upstream_port};
             error_page 404 /protected/report.txt;
@@ -111,6 +115,7 @@ def test_the_app_hands_a_protected_file_to_the_front_as_nginx_does(gantry, tmp_p
         ("GET", "/intercepted/boom", None),
         ("GET", "/intercepted/fine", None),
         ("GET", "/not-intercepted/missing", None),
+        ("GET", "/ignoring/report.txt", None),
     ]
     try:
         with side_by_side(gantry, tmp_path, lambda port, head: config(files, app.server_address[1], port, head),
@@ -134,5 +139,7 @@ def test_the_app_hands_a_protected_file_to_the_front_as_nginx_does(gantry, tmp_p
             assert (status, body) == (404, b"the protected report\n")  # the error_page, not the app's body
             assert answer(gantry_port, "GET", "/intercepted/boom")[2] == b"the app's own body, never shown"
             assert answer(gantry_port, "GET", "/not-intercepted/missing")[:3:2] == (404, b"the app's own body, never shown")
+            # proxy_ignore_headers X-Accel-Redirect: the app's answer as it is.
+            assert answer(gantry_port, "GET", "/ignoring/report.txt")[2] == b"the app's own body, never shown"
     finally:
         app.shutdown()
