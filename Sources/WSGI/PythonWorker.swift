@@ -9,6 +9,7 @@ final class PythonWorker: @unchecked Sendable {
     typealias Obj = PyObjectPointer
     let context: WSGIPythonContext
     let queue: RequestQueue
+    let slot: RunningSlot
     let log: ErrorLog
     let onJobDone: @Sendable (WSGIJob) -> Void
     var api: PythonAPI { context.api }
@@ -33,9 +34,10 @@ final class PythonWorker: @unchecked Sendable {
     private var pendingBytes = 0
     private var reportedOverflow = false
 
-    init(context: WSGIPythonContext, queue: RequestQueue, log: ErrorLog, onJobDone: @escaping @Sendable (WSGIJob) -> Void) {
+    init(context: WSGIPythonContext, queue: RequestQueue, slot: RunningSlot, log: ErrorLog, onJobDone: @escaping @Sendable (WSGIJob) -> Void) {
         self.context = context
         self.queue = queue
+        self.slot = slot
         self.log = log
         self.onJobDone = onJobDone
     }
@@ -55,9 +57,11 @@ final class PythonWorker: @unchecked Sendable {
         emptyInput = makeInput(token: -1)
         threadState = api.PyEval_SaveThread()
         while let job = queue.pop() {
+            slot.set(job)
             api.PyEval_RestoreThread(threadState)
             handle(job)
             threadState = api.PyEval_SaveThread()
+            slot.set(nil)
             onJobDone(job)
         }
     }
@@ -238,7 +242,7 @@ final class PythonWorker: @unchecked Sendable {
         let bytes = pendingBytes
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        if !job.send(parts, bytes: bytes, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
+        if !job.send(parts, bytes: bytes, ends: ended, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
     }
 
     /// The app's iterable is exhausted: end the response.
@@ -287,10 +291,10 @@ final class PythonWorker: @unchecked Sendable {
             head.wantsClose = true
             var buffer = ByteBufferAllocator().buffer(capacity: body.utf8.count)
             buffer.writeString(body)
-            _ = job.send([.head(head), .body(buffer), .end(complete: true)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .body(buffer), .end(complete: true)], bytes: 0, ends: true, waiting: { _ in })
         } else {
             ended = true
-            _ = job.send([.end(complete: false)], bytes: 0, waiting: { _ in })
+            _ = job.send([.end(complete: false)], bytes: 0, ends: true, waiting: { _ in })
         }
     }
 
@@ -322,11 +326,11 @@ final class PythonWorker: @unchecked Sendable {
         ended = true
         if job.isHead || head.forbidsBody || length == 0 {
             close(fd)
-            _ = job.send([.head(head), .end(complete: true)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .end(complete: true)], bytes: 0, ends: true, waiting: { _ in })
         } else {
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             let region = FileRegion(fileHandle: handle, readerIndex: offset, endIndex: offset + length)
-            _ = job.send([.head(head), .file(region), .end(complete: complete)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .file(region), .end(complete: complete)], bytes: 0, ends: true, waiting: { _ in })
         }
         return true
     }

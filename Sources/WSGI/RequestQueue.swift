@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
 /// Requests waiting for a Python thread. Python threads block here with the
 /// GIL released.
@@ -15,24 +16,26 @@ final class RequestQueue: @unchecked Sendable {
     func push(_ job: WSGIJob) {
         monitor.withLock {
             jobs.append(job)
+            waiting.wrappingAdd(1, ordering: .relaxed)
             monitor.signal()
         }
     }
 
+    /// Jobs waiting, readable without the lock (for the spin in `pop`).
+    private let waiting = Atomic<Int>(0)
+
     /// Rounds of yielding before a Python thread sleeps: under load the next
-    /// request comes within microseconds, and waking a sleeping thread costs the
-    /// event loop a futex syscall per request. Yielding (not busy-waiting) lets
-    /// other runnable threads have the core meanwhile.
-    static let spinRounds = 64
+    /// request comes within microseconds, and waking a sleeping thread costs
+    /// both threads a futex call and a context switch. Few rounds: each is a
+    /// system call, and a yielding thread still competes for the core.
+    static let spinRounds: Int = getenv("GANTRY_WSGI_SPIN").flatMap { Int(String(cString: $0)) } ?? 8
 
     /// The next request, or nil once closed.
     func pop() -> WSGIJob? {
-        for _ in 0..<Self.spinRounds {
-            if let job = monitor.withLock({ () -> WSGIJob? in
-                guard head < jobs.count else { return nil }
-                return take()
-            }) { return job }
+        var round = 0
+        while waiting.load(ordering: .relaxed) == 0, round < Self.spinRounds {
             sched_yield()
+            round += 1
         }
         return monitor.withLock {
             while head == jobs.count {
@@ -47,6 +50,7 @@ final class RequestQueue: @unchecked Sendable {
     private func take() -> WSGIJob {
         let job = jobs[head]
         head += 1
+        waiting.wrappingSubtract(1, ordering: .relaxed)
         if head > 64 && head * 2 > jobs.count {
             jobs.removeFirst(head)
             head = 0

@@ -45,11 +45,10 @@ public struct ResponseHead: Sendable, Equatable {
 
     /// `NNN` or `NNN Reason`, no control characters.
     static func validateStatus(_ status: [UInt8]) throws(ResponseHeadError) -> Int {
-        let text = String(decoding: status, as: UTF8.self)
         guard status.count >= 3, status[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), status[0] != 0x30,
               status.count == 3 || status[3] == 0x20,
               !status.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            throw .invalidStatus(text)
+            throw .invalidStatus(String(decoding: status, as: UTF8.self))
         }
         return Int(status[0] - 0x30) * 100 + Int(status[1] - 0x30) * 10 + Int(status[2] - 0x30)
     }
@@ -68,33 +67,56 @@ public struct ResponseHead: Sendable, Equatable {
         guard !value.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
             throw .invalidHeaderValue(name: String(decoding: name, as: UTF8.self))
         }
-        // Only names of a length that can be special are looked at closely.
-        guard [4, 6, 10, 14, 2, 7, 8, 17, 18, 19].contains(name.count) else {
-            headers.append((name, value))
-            return
-        }
-        let nameText = String(decoding: name, as: UTF8.self)
-        let lower = nameText.lowercased()
-        switch lower {
+        // Only names of a length that can be special are looked at closely,
+        // compared as bytes (no String per header).
+        switch Self.special(name) {
+        case nil:
+            break
         case "connection":
             let tokens = String(decoding: value, as: UTF8.self).lowercased().split(separator: ",").map { $0.trimmingCharacters() }
-            guard tokens.allSatisfy({ $0 == "close" || $0 == "keep-alive" }) else { throw .hopByHopHeader(nameText) }
+            guard tokens.allSatisfy({ $0 == "close" || $0 == "keep-alive" }) else { throw .hopByHopHeader(String(decoding: name, as: UTF8.self)) }
             if tokens.contains("close") { wantsClose = true }
             return
         case "content-length":
-            let text = String(decoding: value, as: UTF8.self).trimmingSpaces
-            guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), text.utf8.count < 19, let length = Int(text) else {
-                throw .invalidContentLength(text)
+            guard let length = Self.decimal(value) else {
+                throw .invalidContentLength(String(decoding: value, as: UTF8.self).trimmingSpaces)
             }
-            if let existing = contentLength, existing != length { throw .invalidContentLength(text) }
+            if let existing = contentLength, existing != length {
+                throw .invalidContentLength(String(decoding: value, as: UTF8.self).trimmingSpaces)
+            }
             if contentLength != nil { return }
             contentLength = length
         case "date": hasDate = true
         case "server": hasServer = true
         default:
-            if Self.hopByHop.contains(lower) { throw .hopByHopHeader(nameText) }
+            throw .hopByHopHeader(String(decoding: name, as: UTF8.self))
         }
         headers.append((name, value))
+    }
+
+    /// The names `append` treats specially (lowercased), hop-by-hop ones included; nil for the rest.
+    static let specialNames = ["connection", "content-length", "date", "server"] + hopByHop.sorted()
+    static let specialLengths = Set(specialNames.map(\.utf8.count))
+
+    static func special(_ name: [UInt8]) -> String? {
+        guard specialLengths.contains(name.count) else { return nil }
+        return specialNames.first { candidate in
+            candidate.utf8.count == name.count && zip(candidate.utf8, name).allSatisfy { $0 == ($1 | 0x20) }
+        }
+    }
+
+    /// A Content-Length value: digits (spaces around allowed), under 19 of them.
+    static func decimal(_ value: [UInt8]) -> Int? {
+        var start = 0, end = value.count
+        while start < end, value[start] == 0x20 || value[start] == 0x09 { start += 1 }
+        while end > start, value[end - 1] == 0x20 || value[end - 1] == 0x09 { end -= 1 }
+        guard end > start, end - start < 19 else { return nil }
+        var result = 0
+        for byte in value[start..<end] {
+            guard (0x30...0x39).contains(byte) else { return nil }
+            result = result * 10 + Int(byte - 0x30)
+        }
+        return result
     }
 
     static func isTokenCharacter(_ byte: UInt8) -> Bool {

@@ -232,7 +232,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var sink: ConnectionSink?
     private func connectionSink(_ context: ChannelHandlerContext) -> ConnectionSink {
         if let sink { return sink }
-        let made = ConnectionSink(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let made = ConnectionSink(mailbox: server.mailbox(for: context.eventLoop), handler: NIOLoopBound(self, eventLoop: context.eventLoop))
         sink = made
         return made
     }
@@ -480,13 +480,15 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 }
 
-/// How a Python thread reaches its connection: always through the loop.
+/// How a Python thread reaches its connection: always through the loop
+/// (responses through the worker's `ResponseMailbox`).
 struct ConnectionSink: ResponseSink {
-    let eventLoop: any EventLoop
+    let mailbox: ResponseMailbox
     let handler: NIOLoopBound<WSGIConnectionHandler>
+    var eventLoop: any EventLoop { mailbox.eventLoop }
 
     func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?) {
-        eventLoop.execute { handler.value.deliver(jobID: jobID, parts: parts, written: written) }
+        mailbox.post(.init(handler: handler, jobID: jobID, parts: parts, written: written))
     }
 
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {

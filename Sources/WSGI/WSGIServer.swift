@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,53 +11,65 @@ import Darwin
 #endif
 
 /// What connections and Python threads share: settings, logs, the request
-/// queue, the running jobs (for `--timeout`) and the shutdown state.
+/// queue, the running jobs (for `--timeout`) and the shutdown state. Nothing
+/// here takes a lock per request: counters are atomics, and each Python thread
+/// has its own slot for the job it runs.
 final class WSGIServerCore: @unchecked Sendable {
     let settings: WorkerSettings
     let log: ErrorLog
     let queue = RequestQueue()
     private let monitor = Monitor()
-    private var lastJobID = 0
-    private var running: [Int: WSGIJob] = [:]
-    private var completed = 0
-    private var draining = false
-    private var recycleRequested = false
+    private let lastJobID = Atomic<Int>(0)
+    /// Jobs submitted and not done (queued or running).
+    private let outstanding = Atomic<Int>(0)
+    private let completed = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
+    /// The job each Python thread is running, one slot per thread.
+    let runningSlots: [RunningSlot]
     /// Called once when `--max-requests` is reached.
     var onMaxRequests: (@Sendable () -> Void)?
 
     init(settings: WorkerSettings, log: ErrorLog) {
         self.settings = settings
         self.log = log
+        self.runningSlots = (0..<max(1, settings.threads)).map { _ in RunningSlot() }
     }
 
-    func nextJobID() -> Int { monitor.withLock { lastJobID += 1; return lastJobID } }
+    func nextJobID() -> Int { lastJobID.wrappingAdd(1, ordering: .relaxed).newValue }
+
+    /// The worker's one event loop and its mailbox (made on first use).
+    private var mailboxes: [ObjectIdentifier: ResponseMailbox] = [:]
+    func mailbox(for eventLoop: any EventLoop) -> ResponseMailbox {
+        monitor.withLock {
+            if let made = mailboxes[ObjectIdentifier(eventLoop)] { return made }
+            let made = ResponseMailbox(eventLoop: eventLoop)
+            mailboxes[ObjectIdentifier(eventLoop)] = made
+            return made
+        }
+    }
 
     func submit(_ job: WSGIJob) {
-        monitor.withLock { running[job.id] = job }
+        outstanding.wrappingAdd(1, ordering: .relaxed)
         queue.push(job)
     }
 
     func jobDone(_ job: WSGIJob) {
-        let reachedMax = monitor.withLock { () -> Bool in
-            running[job.id] = nil
-            completed += 1
-            if settings.maxRequests > 0, completed >= settings.maxRequests, !recycleRequested {
-                recycleRequested = true
-                return true
-            }
-            return false
-        }
-        if reachedMax { onMaxRequests?() }
+        outstanding.wrappingSubtract(1, ordering: .releasing)
+        let count = completed.wrappingAdd(1, ordering: .relaxed).newValue
+        if settings.maxRequests > 0, count == settings.maxRequests { onMaxRequests?() }
     }
 
-    var isDraining: Bool { monitor.withLock { draining } }
-    func startDraining() { monitor.withLock { draining = true } }
-    var runningCount: Int { monitor.withLock { running.count } }
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+    func startDraining() { draining.store(true, ordering: .relaxed) }
+    var runningCount: Int { outstanding.load(ordering: .acquiring) }
 
     /// Jobs running longer than `seconds`.
     func overdueJobs(after seconds: Double) -> [WSGIJob] {
         let limit = NIODeadline.now() - .nanoseconds(Int64(seconds * 1e9))
-        return monitor.withLock { running.values.filter { ($0.started ?? .distantFuture) < limit } }
+        return runningSlots.compactMap { slot in
+            guard let job = slot.job, let started = job.started, started < limit else { return nil }
+            return job
+        }
     }
 
     func logAccess(_ job: WSGIJob, status: Int, bodyBytes: Int) {
@@ -110,8 +123,8 @@ public final class WSGIServer: @unchecked Sendable {
         }
         runtime.releaseMainThread()
 
-        for index in 0..<max(1, settings.threads) {
-            let worker = PythonWorker(context: context, queue: core.queue, log: log, onJobDone: { [core] job in core.jobDone(job) })
+        for (index, slot) in core.runningSlots.enumerated() {
+            let worker = PythonWorker(context: context, queue: core.queue, slot: slot, log: log, onJobDone: { [core] job in core.jobDone(job) })
             worker.start(name: "python-\(index)")
         }
 
@@ -351,6 +364,13 @@ public final class WSGIServer: @unchecked Sendable {
     public enum ControlMessage: String, Sendable {
         case ready, heartbeat, recycle
     }
+}
+
+/// The job one Python thread is running, for the `--timeout` check.
+final class RunningSlot: Sendable {
+    private let current = Mutex<WSGIJob?>(nil)
+    var job: WSGIJob? { current.withLock { $0 } }
+    func set(_ job: WSGIJob?) { current.withLock { $0 = job } }
 }
 
 /// Counts down from a number across threads; `tick` is true for the last one.
