@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Synchronization
 
 /// Requests waiting for a Python thread. Python threads block here with the
@@ -24,18 +25,21 @@ final class RequestQueue: @unchecked Sendable {
     /// Jobs waiting, readable without the lock (for the spin in `pop`).
     private let waiting = Atomic<Int>(0)
 
-    /// Rounds of yielding before a Python thread sleeps: under load the next
-    /// request comes within microseconds, and waking a sleeping thread costs
-    /// both threads a futex call and a context switch. Few rounds: each is a
-    /// system call, and a yielding thread still competes for the core.
-    static let spinRounds: Int = getenv("GANTRY_WSGI_SPIN").flatMap { Int(String(cString: $0)) } ?? 8
+    /// How long a Python thread yields the core, waiting for the next request,
+    /// before it sleeps: under load the next request comes within microseconds,
+    /// and a sleep costs both threads a futex call and a context switch (each
+    /// dear on a virtual machine). Yielding, not busy-waiting, lets the event
+    /// loop (or anything else runnable) have the core meanwhile; the bound keeps
+    /// an idle worker from burning a core.
+    static let spinNanoseconds: UInt64 = getenv("GANTRY_WSGI_SPIN_US").flatMap { UInt64(String(cString: $0)) }.map { $0 * 1000 } ?? 20_000
 
     /// The next request, or nil once closed.
     func pop() -> WSGIJob? {
-        var round = 0
-        while waiting.load(ordering: .relaxed) == 0, round < Self.spinRounds {
-            sched_yield()
-            round += 1
+        if waiting.load(ordering: .relaxed) == 0, Self.spinNanoseconds > 0 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            repeat {
+                sched_yield()
+            } while waiting.load(ordering: .relaxed) == 0 && DispatchTime.now().uptimeNanoseconds - start < Self.spinNanoseconds
         }
         return monitor.withLock {
             while head == jobs.count {
