@@ -33,6 +33,9 @@ final class PythonWorker: @unchecked Sendable {
     private var pending: [ResponsePart] = []
     private var pendingBytes = 0
     private var reportedOverflow = false
+    /// Responses in a row that were let wait for the next one.
+    private var waitedInRow = 0
+    static let maxWaitingInRow = Int(getenv("GANTRY_WSGI_BATCH").flatMap { Int(String(cString: $0)) } ?? 3)
 
     init(context: WSGIPythonContext, queue: RequestQueue, slot: RunningSlot, log: ErrorLog, onJobDone: @escaping @Sendable (WSGIJob) -> Void) {
         self.context = context
@@ -242,7 +245,14 @@ final class PythonWorker: @unchecked Sendable {
         let bytes = pendingBytes
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        if !job.send(parts, bytes: bytes, ends: ended, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
+        // A finished response may wait for the next ones (see `ResponseMailbox`) when more
+        // requests are queued, a few in a row at most.
+        var mayWait = false
+        if ended {
+            mayWait = waitedInRow < Self.maxWaitingInRow && queue.hasWaiting
+            waitedInRow = mayWait ? waitedInRow + 1 : 0
+        }
+        if !job.send(parts, bytes: bytes, ends: ended, mayWait: mayWait, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
     }
 
     /// The app's iterable is exhausted: end the response.

@@ -33,6 +33,9 @@ final class RequestQueue: @unchecked Sendable {
     /// an idle worker from burning a core.
     static let spinNanoseconds: UInt64 = getenv("GANTRY_WSGI_SPIN_US").flatMap { UInt64(String(cString: $0)) }.map { $0 * 1000 } ?? 20_000
 
+    /// Whether requests wait for a Python thread (a hint: read without the lock).
+    var hasWaiting: Bool { waiting.load(ordering: .relaxed) > 0 }
+
     /// The next request, or nil once closed.
     func pop() -> WSGIJob? {
         if waiting.load(ordering: .relaxed) == 0, Self.spinNanoseconds > 0 {

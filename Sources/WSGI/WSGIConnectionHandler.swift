@@ -487,8 +487,8 @@ struct ConnectionSink: ResponseSink {
     let handler: NIOLoopBound<WSGIConnectionHandler>
     var eventLoop: any EventLoop { mailbox.eventLoop }
 
-    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?) {
-        mailbox.post(.init(handler: handler, jobID: jobID, parts: parts, written: written))
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?, mayWait: Bool) {
+        mailbox.post(.init(handler: handler, jobID: jobID, parts: parts, written: written), mayWait: mayWait)
     }
 
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {

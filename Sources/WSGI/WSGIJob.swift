@@ -12,7 +12,8 @@ enum ResponsePart: Sendable {
 
 /// Delivers response parts to a connection's event loop.
 protocol ResponseSink: Sendable {
-    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?)
+    /// `mayWait`: the parts may wait a little for more to go with them (see `ResponseMailbox`).
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?, mayWait: Bool)
     /// The server answers instead of the app (504 after `--timeout`), then calls `then`.
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void)
 }
@@ -91,13 +92,14 @@ final class WSGIJob: @unchecked Sendable {
 
     /// Python side: sends parts; waits (GIL released by the caller's `waiting`)
     /// while too many bytes are not yet on the socket.
-    func send(_ parts: [ResponsePart], bytes: Int, ends: Bool, waiting: (() -> Void) -> Void) -> Bool {
+    /// `mayWait`: a complete response may wait a little (see `ResponseMailbox`).
+    func send(_ parts: [ResponsePart], bytes: Int, ends: Bool, mayWait: Bool = false, waiting: (() -> Void) -> Void) -> Bool {
         if bytes > 0 && !ends {
             unflushedBytes.add(bytes, ordering: .acquiringAndReleasing)
             sink.deliver(jobID: id, parts: parts, written: { [self] in
                 unflushedBytes.subtract(bytes, ordering: .acquiringAndReleasing)
                 Self.drainMonitor.withLock { Self.drainMonitor.broadcast() }
-            })
+            }, mayWait: false)
             if mustWaitForDrain {
                 waiting {
                     Self.drainMonitor.withLock {
@@ -106,7 +108,7 @@ final class WSGIJob: @unchecked Sendable {
                 }
             }
         } else {
-            sink.deliver(jobID: id, parts: parts, written: nil)
+            sink.deliver(jobID: id, parts: parts, written: nil, mayWait: mayWait && ends)
         }
         return !isAbandoned
     }

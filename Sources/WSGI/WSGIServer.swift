@@ -42,10 +42,15 @@ final class WSGIServerCore: @unchecked Sendable {
     func mailbox(for eventLoop: any EventLoop) -> ResponseMailbox {
         monitor.withLock {
             if let made = mailboxes[ObjectIdentifier(eventLoop)] { return made }
-            let made = ResponseMailbox(eventLoop: eventLoop)
+            let made = ResponseMailbox(eventLoop: eventLoop, underLoad: { [queue] in queue.hasWaiting })
             mailboxes[ObjectIdentifier(eventLoop)] = made
             return made
         }
+    }
+
+    /// On the loop: writes every response still in a mailbox (before exiting).
+    func drainMailboxes() {
+        for mailbox in monitor.withLock({ Array(mailboxes.values) }) { mailbox.drainNow() }
     }
 
     func submit(_ job: WSGIJob) {
@@ -350,6 +355,7 @@ public final class WSGIServer: @unchecked Sendable {
         loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(50)) { [self] task in
             if core.runningCount == 0 {
                 task.cancel()
+                core.drainMailboxes()
                 runtime.withGIL { _ = runtime.call("run_atexit", []) }
                 exit(.normal)
             }

@@ -42,6 +42,20 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     }
 }
 
+/// Special names are recognised as bytes, in any case; others of the same length are plain headers.
+@Test func specialHeaderNamesAnyCase() throws {
+    var head = try ResponseHead(status: bytes("200 OK"))
+    try head.append(name: bytes("DATE"), value: bytes("Sat, 21 Nov 2026 20:00:00 GMT"))
+    try head.append(name: bytes("sErVeR"), value: bytes("app"))
+    try head.append(name: bytes("CONTENT-LENGTH"), value: bytes("\t7"))
+    try head.append(name: bytes("Data"), value: bytes("x"))
+    try head.append(name: bytes("Content-Lengths"), value: bytes("x"))
+    #expect(head.hasDate && head.hasServer && head.contentLength == 7)
+    #expect(head.headers.count == 5)
+    #expect(throws: ResponseHeadError.hopByHopHeader("TRANSFER-ENCODING")) { try head.append(name: bytes("TRANSFER-ENCODING"), value: bytes("chunked")) }
+    #expect(throws: ResponseHeadError.hopByHopHeader("te")) { try head.append(name: bytes("te"), value: bytes("x")) }
+}
+
 @Test func framingDecisions() throws {
     let plain = try ResponseHead(status: bytes("200 OK"))
     var sized = plain
