@@ -29,20 +29,26 @@ final class RequestQueue: @unchecked Sendable {
     /// before it sleeps: under load the next request comes within microseconds,
     /// and a sleep costs both threads a futex call and a context switch (each
     /// dear on a virtual machine). Yielding, not busy-waiting, lets the event
-    /// loop (or anything else runnable) have the core meanwhile; the bound keeps
-    /// an idle worker from burning a core.
-    static let spinNanoseconds: UInt64 = getenv("GANTRY_WSGI_SPIN_US").flatMap { UInt64(String(cString: $0)) }.map { $0 * 1000 } ?? 20_000
+    /// loop (or anything else runnable) have the core meanwhile. Two bounds: a
+    /// count of rounds, which is what costs CPU when nothing else wants the core
+    /// (each round is a system call), and a time, for when each yield does give
+    /// the core away for long.
+    static let spinRounds: Int = getenv("GANTRY_WSGI_SPIN").flatMap { Int(String(cString: $0)) } ?? 64
+    static let spinNanoseconds: UInt64 = getenv("GANTRY_WSGI_SPIN_US").flatMap { UInt64(String(cString: $0)) }.map { $0 * 1000 } ?? 1_000_000
 
     /// Whether requests wait for a Python thread (a hint: read without the lock).
     var hasWaiting: Bool { waiting.load(ordering: .relaxed) > 0 }
 
     /// The next request, or nil once closed.
     func pop() -> WSGIJob? {
-        if waiting.load(ordering: .relaxed) == 0, Self.spinNanoseconds > 0 {
+        if waiting.load(ordering: .relaxed) == 0, Self.spinRounds > 0 {
             let start = DispatchTime.now().uptimeNanoseconds
+            var rounds = 0
             repeat {
                 sched_yield()
-            } while waiting.load(ordering: .relaxed) == 0 && DispatchTime.now().uptimeNanoseconds - start < Self.spinNanoseconds
+                rounds += 1
+            } while waiting.load(ordering: .relaxed) == 0 && rounds < Self.spinRounds
+                && DispatchTime.now().uptimeNanoseconds - start < Self.spinNanoseconds
         }
         return monitor.withLock {
             while head == jobs.count {
