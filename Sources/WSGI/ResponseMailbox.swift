@@ -1,6 +1,11 @@
 import NIOCore
 import Synchronization
 
+/// What a `ResponseMailbox` hands response parts to, on the loop (a connection).
+protocol ResponseRecipient: AnyObject {
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?)
+}
+
 /// Response parts on their way from the Python threads to the worker's event
 /// loop. Responses that finish while the loop has not yet run the last hand-over
 /// ride on it: one `execute` (and at most one wake-up of the loop) for all of
@@ -17,7 +22,7 @@ import Synchronization
 final class ResponseMailbox: @unchecked Sendable {
     /// One batch of parts for one connection.
     struct Delivery: Sendable {
-        let handler: NIOLoopBound<WSGIConnectionHandler>
+        let handler: NIOLoopBound<any ResponseRecipient>
         let jobID: Int
         let parts: [ResponsePart]
         let written: (@Sendable () -> Void)?
@@ -50,6 +55,9 @@ final class ResponseMailbox: @unchecked Sendable {
         self.eventLoop = eventLoop
         self.underLoad = underLoad
     }
+
+    /// Whether the watch timer runs (deliveries may wait for it).
+    var isWatching: Bool { state.withLock { $0.watching } }
 
     /// From a Python thread (or the loop). With `mayWait`, the delivery does not
     /// wake the loop when the watch timer runs.

@@ -4,7 +4,7 @@ import NIOCore
 /// the bytes as they arrive), hands each to the Python threads as a `WSGIJob`, streams the body
 /// into it with backpressure, and frames the response parts that come back.
 /// One request at a time per connection; pipelined ones wait, in order.
-final class WSGIConnectionHandler: ChannelDuplexHandler {
+final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -232,7 +232,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var sink: ConnectionSink?
     private func connectionSink(_ context: ChannelHandlerContext) -> ConnectionSink {
         if let sink { return sink }
-        let made = ConnectionSink(mailbox: server.mailbox(for: context.eventLoop), handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let made = ConnectionSink(mailbox: server.mailbox(for: context.eventLoop), handler: self, eventLoop: context.eventLoop)
         sink = made
         return made
     }
@@ -485,10 +485,18 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
 struct ConnectionSink: ResponseSink {
     let mailbox: ResponseMailbox
     let handler: NIOLoopBound<WSGIConnectionHandler>
+    /// The same handler, as the mailbox's recipient.
+    let recipient: NIOLoopBound<any ResponseRecipient>
     var eventLoop: any EventLoop { mailbox.eventLoop }
 
+    init(mailbox: ResponseMailbox, handler: WSGIConnectionHandler, eventLoop: any EventLoop) {
+        self.mailbox = mailbox
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+        self.recipient = NIOLoopBound(handler, eventLoop: eventLoop)
+    }
+
     func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?, mayWait: Bool) {
-        mailbox.post(.init(handler: handler, jobID: jobID, parts: parts, written: written), mayWait: mayWait)
+        mailbox.post(.init(handler: recipient, jobID: jobID, parts: parts, written: written), mayWait: mayWait)
     }
 
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {
