@@ -441,9 +441,11 @@ final class PythonWorker: @unchecked Sendable {
             api.setError(api.typeError, "status must be str, not \(api.describe(api.type(of: status)))")
             return nil
         }
-        guard let statusBytes = api.swiftLatin1(status) else { return nil }
+        var made: Result<ResponseHead, ResponseHeadError>?
+        guard api.withLatin1(status, { bytes in made = Result { () throws(ResponseHeadError) in try ResponseHead(statusBytes: bytes) } }),
+              let made else { return nil }
         do {
-            var newHead = try ResponseHead(status: statusBytes)
+            var newHead = try made.get()
             let headerCount = api.PySequence_Size(headers)
             guard headerCount >= 0 else { return nil }
             guard api.isList(headers) || api.isTuple(headers) else {
@@ -459,8 +461,16 @@ final class PythonWorker: @unchecked Sendable {
                     api.setError(api.typeError, "each response header must be a (str, str) tuple")
                     return nil
                 }
-                guard let nameBytes = api.swiftLatin1(name), let valueBytes = api.swiftLatin1(value) else { return nil }
-                try newHead.append(name: nameBytes, value: valueBytes)
+                // Checked and encoded straight from the str objects' bytes (no arrays).
+                var failure: ResponseHeadError?
+                var convertedBoth = false
+                _ = api.withLatin1(name) { nameBytes in
+                    convertedBoth = api.withLatin1(value) { valueBytes in
+                        do throws(ResponseHeadError) { try newHead.append(name: nameBytes, value: valueBytes) } catch { failure = error }
+                    }
+                }
+                guard convertedBoth else { return nil }  // not latin-1: Python's error is set
+                if let failure { throw failure }
             }
             head = newHead
         } catch {
