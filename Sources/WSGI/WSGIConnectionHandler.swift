@@ -481,8 +481,9 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
 }
 
 /// How a Python thread reaches its connection: always through the loop
-/// (responses through the worker's `ResponseMailbox`).
-struct ConnectionSink: ResponseSink {
+/// (responses through the worker's `ResponseMailbox`). A class, made once per
+/// connection: each job holds one reference, not a boxed copy of its fields.
+final class ConnectionSink: ResponseSink {
     let mailbox: ResponseMailbox
     let handler: NIOLoopBound<WSGIConnectionHandler>
     /// The same handler, as the mailbox's recipient.
@@ -500,6 +501,6 @@ struct ConnectionSink: ResponseSink {
     }
 
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {
-        eventLoop.execute { handler.value.answerForServer(job, status: status, then: then) }
+        eventLoop.execute { [handler] in handler.value.answerForServer(job, status: status, then: then) }
     }
 }
