@@ -14,7 +14,7 @@ def _machine(meta: dict) -> str:
         "| | |", "|---|---|",
         f"| Date | {meta['date']} |",
         f"| Mode | {meta['mode']} ({timing['repeats']}× {timing['seconds']:g} s measured runs after a "
-        f"{timing['warmup']:g} s warm-up, median kept; wrk with {timing['threads']} thread"
+        f"{timing['warmup']:g} s warm-up, median kept; load scenarios in rounds, every server once a round; wrk with {timing['threads']} thread"
         f"{'s' if timing['threads'] > 1 else ''}) |",
         f"| CPU | {meta['cores']} cores, {meta['cpu']} |",
         f"| Memory | {meta['memory_gib']} GiB |",

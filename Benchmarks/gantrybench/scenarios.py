@@ -102,6 +102,10 @@ SCENARIOS: list[Scenario] = [
              [f"/{servers.SMALL_FILE}"], targets=_rps_08_p99_15("nginx")),
     Scenario("static-1m", "Static file, 1 MiB (throughput), keep-alive, 32 connections", "load", _large,
              [f"/{servers.LARGE_FILE}"], targets=[Target("nginx", "rps", ">=", 1.0), Target("nginx", "p99_ms", "<=", 1.5)]),
+    Scenario("static-tls", "Static file, 1 KiB, over TLS (keep-alive), 32 connections", "load",
+             lambda env, _: servers.static_servers(env, [servers.Probe(f"/{servers.SMALL_FILE}", length=servers.SMALL_SIZE)],
+                                                   "static-tls.conf", tls=True),
+             [f"/{servers.SMALL_FILE}"], targets=[Target("nginx", "rps", None), Target("nginx", "p99_ms", None)]),
     Scenario("proxy", "Reverse proxy to a Unix-socket upstream (seed block, new upstream connection per request)",
              "load", lambda env, sock: servers.proxy_servers(env, "proxy.conf", sock), ["/"],
              targets=_rps_08_p99_15("nginx"), needs_upstream=True),
@@ -156,46 +160,63 @@ def _error_rate_problem(errors: int, requests: int) -> str:
     return ""
 
 
-def measure_load(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
-                 script: Path) -> None:
-    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
-    log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
-    load.run_wrk(env.wrk, url, script, scenario.connections, timing.warmup, timing.threads, log)
-    _check_alive(server)
-    server.sampler.reset()
-    roots = [p.pid for p in server.processes]
-    cpu_before = procs.tree_cpu_seconds(roots)
-    results = []
-    for _ in range(timing.repeats):
-        result = load.run_wrk(env.wrk, url, script, scenario.connections, timing.seconds, timing.threads, log)
-        results.append(result)
-        row.runs.append(result.as_dict())  # kept in the JSON even if the server dies on the next check
-        _check_alive(server)
-    server.sampler.sample()
-    row.cpu_us_per_request = round((procs.tree_cpu_seconds(roots) - cpu_before) * 1e6
-                                   / max(1, sum(r.requests for r in results)), 1)
-    row.rps = round(statistics.median(r.rps for r in results), 1)
-    row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
-    row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
-    row.errors = sum(r.errors for r in results)
-    row.requests = sum(r.requests for r in results)
-    if scenario.name == "static-1m":
-        row.note = f"{statistics.median(r.bytes / r.seconds for r in results) / 2**30:.2f} GiB/s"
-    problem = _error_rate_problem(row.errors, row.requests)
-    if problem:
-        row.fail(problem)
-    if row.errors:
-        kinds: dict[str, int] = {}
-        for result in results:
-            for kind, count in result.error_kinds.items():
-                kinds[kind] = kinds.get(kind, 0) + count
-        row.note = (row.note + "; " if row.note else "") + "errors: " + ", ".join(
-            f"{kind} {count}" for kind, count in kinds.items() if count)
+class LoadMeasurement:
+    """One server's share of an interleaved load scenario: its warm-up, then one measured run per
+    round (every server runs once per round, in turn, so that a machine getting busier or quieter
+    during the scenario weighs on each server alike), then its row."""
+
+    def __init__(self, env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
+                 script: Path):
+        self.env, self.scenario, self.server, self.row, self.timing, self.script = (
+            env, scenario, server, row, timing, script)
+        self.url = server.spec.url_base + scenario.paths[0]
+        self.log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
+        self.roots = [p.pid for p in server.processes]
+        self.results: list[load.LoadResult] = []
+        self.cpu_seconds = 0.0
+
+    def warm_up(self) -> None:
+        load.run_wrk(self.env.wrk, self.url, self.script, self.scenario.connections, self.timing.warmup,
+                     self.timing.threads, self.log)
+        _check_alive(self.server)
+        self.server.sampler.reset()
+
+    def measured_run(self) -> None:
+        """One measured run; its CPU time alone is counted (the others idle meanwhile)."""
+        cpu_before = procs.tree_cpu_seconds(self.roots)
+        result = load.run_wrk(self.env.wrk, self.url, self.script, self.scenario.connections, self.timing.seconds,
+                              self.timing.threads, self.log)
+        self.cpu_seconds += procs.tree_cpu_seconds(self.roots) - cpu_before
+        self.results.append(result)
+        self.row.runs.append(result.as_dict())  # kept in the JSON even if the server dies on the next check
+        _check_alive(self.server)
+
+    def finish(self) -> None:
+        row, results = self.row, self.results
+        self.server.sampler.sample()
+        row.cpu_us_per_request = round(self.cpu_seconds * 1e6 / max(1, sum(r.requests for r in results)), 1)
+        row.rps = round(statistics.median(r.rps for r in results), 1)
+        row.p50_ms = round(statistics.median(r.p50_ms for r in results), 3)
+        row.p99_ms = round(statistics.median(r.p99_ms for r in results), 3)
+        row.errors = sum(r.errors for r in results)
+        row.requests = sum(r.requests for r in results)
+        if self.scenario.name == "static-1m":
+            row.note = f"{statistics.median(r.bytes / r.seconds for r in results) / 2**30:.2f} GiB/s"
+        problem = _error_rate_problem(row.errors, row.requests)
+        if problem:
+            row.fail(problem)
+        if row.errors:
+            kinds: dict[str, int] = {}
+            for result in results:
+                for kind, count in result.error_kinds.items():
+                    kinds[kind] = kinds.get(kind, 0) + count
+            row.note = (row.note + "; " if row.note else "") + "errors: " + ", ".join(
+                f"{kind} {count}" for kind, count in kinds.items() if count)
 
 
 def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
                   script: Path) -> None:
-    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    url = server.spec.url_base + scenario.paths[0]
     log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
     server.sampler.reset()
     for level in timing.curve_levels:
@@ -229,7 +250,7 @@ def measure_curve(env: Env, scenario: Scenario, server: servers.RunningServer, r
 
 def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, row: Row, timing: Timing,
                    script: Path) -> None:
-    url = f"http://127.0.0.1:{server.spec.port}{scenario.paths[0]}"
+    url = server.spec.url_base + scenario.paths[0]
     log = env.work / "logs" / f"wrk-{scenario.name}-{server.spec.label.replace('→', '-')}.log"
     load.run_wrk(env.wrk, url, script, scenario.connections, min(timing.warmup, 1), timing.threads, log)
     server.sampler.reset()
@@ -258,7 +279,7 @@ def measure_reload(env: Env, scenario: Scenario, server: servers.RunningServer, 
     row.errors, row.requests = result.errors, result.requests
     row.note = f"{len(timing.reload_at)} reloads (HUP at {', '.join(f'{t:g}' for t in timing.reload_at)} s)"
     dead = server.dead_reason()
-    problem = dead or servers.probe_all(server.spec.port, server.spec.probes)
+    problem = dead or servers.probe_all(server.spec.port, server.spec.probes, server.spec.tls)
     if problem:
         row.fail(f"after the reloads: {problem}")
     else:
@@ -308,10 +329,11 @@ def _shown(env: Env, argv: list[str]) -> str:
     return _generic(env, shlex.join(argv))
 
 
-MEASURE = {"load": measure_load, "curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
+# Load scenarios are measured interleaved (LoadMeasurement); these one server at a time.
+MEASURE = {"curve": measure_curve, "reload": measure_reload, "idle": measure_idle}
 
 
-SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
+SERVER_COUNT = {"static-1k": 2, "static-1m": 2, "static-tls": 2, "proxy": 2, "proxy-keepalive": 2, "curve-static": 2, "idle": 5}
 
 
 def estimated_seconds(scenario: Scenario, timing: Timing) -> float:
@@ -328,8 +350,9 @@ def estimated_seconds(scenario: Scenario, timing: Timing) -> float:
 
 def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],
                  only: set[str] | None, rows: list[Row]) -> None:
-    """Run every server of a scenario in turn, appending to `rows`; a failure becomes a failed
-    row, never a gap (an interruption too: the row in progress says so)."""
+    """Run every server of a scenario, appending to `rows`; a failure becomes a failed row, never a
+    gap (an interruption too: the rows in progress say so). Load scenarios interleave their
+    servers' measured runs; the others measure one server after the other."""
     upstream_processes: list[procs.Process] = []
     upstream_sock = None
     try:
@@ -343,35 +366,105 @@ def run_scenario(env: Env, scenario: Scenario, timing: Timing, say: Callable[[st
                 return
         specs = scenario.make_servers(env, upstream_sock)
         script = load.write_script(env.work, scenario.paths)
-        for spec in specs:
-            if only and not only & set(spec.label.replace("→", " ").split()):
-                continue
-            row = Row(scenario.name, spec.label, spec.is_gantry, commands=[_shown(env, s.argv) for s in spec.steps])
-            rows.append(row)
-            say(f"  {scenario.name}: {spec.label} …")
-            server = None
-            try:
-                server = servers.start_server(env, spec, scenario.name)
-                MEASURE[scenario.kind](env, scenario, server, row, timing, script)
-            except (procs.StartFailure, load.LoadFailure) as error:
-                row.fail(str(error))
-            except Exception as error:  # a fault of the benchmark itself: still a row, with the reason
-                row.fail(f"benchmark error: {type(error).__name__}: {error}")
-            except KeyboardInterrupt:
-                row.fail("interrupted")
-                raise
-            finally:
-                if server is not None:
-                    server.sampler.sample()
-                    if row.rss_mib is None:
-                        row.rss_mib = _mib(server.sampler.peak_rss_kib)
-                        row.pss_mib = _mib(server.sampler.peak_pss_kib)
-                    row.processes = server.sampler.peak_processes
-                    server.stop()
-            row.reason = _generic(env, row.reason)
-            say(f"  {scenario.name}: {spec.label}: " + (f"FAILED — {row.reason}" if row.status == "failed"
-                                                        else f"{row.rps or 0:,.0f} req/s" if row.rps is not None
-                                                        else row.note))
+        chosen = [spec for spec in specs if not only or only & set(spec.label.replace("→", " ").split())]
+        if scenario.kind == "load":
+            _run_interleaved(env, scenario, timing, say, chosen, rows, script)
+        else:
+            for spec in chosen:
+                _run_alone(env, scenario, timing, say, spec, rows, script)
     finally:
         for process in upstream_processes:
             process.stop()
+
+
+def _new_row(env: Env, scenario: Scenario, spec: ServerSpec, rows: list[Row]) -> Row:
+    row = Row(scenario.name, spec.label, spec.is_gantry, commands=[_shown(env, s.argv) for s in spec.steps])
+    rows.append(row)
+    return row
+
+
+def _record_and_stop(server: servers.RunningServer, row: Row) -> None:
+    server.sampler.sample()
+    if row.rss_mib is None:
+        row.rss_mib = _mib(server.sampler.peak_rss_kib)
+        row.pss_mib = _mib(server.sampler.peak_pss_kib)
+    row.processes = server.sampler.peak_processes
+    server.stop()
+
+
+def _say_row(env: Env, scenario: Scenario, row: Row, say: Callable[[str], None]) -> None:
+    row.reason = _generic(env, row.reason)
+    say(f"  {scenario.name}: {row.server}: " + (f"FAILED — {row.reason}" if row.status == "failed"
+                                                else f"{row.rps or 0:,.0f} req/s" if row.rps is not None
+                                                else row.note))
+
+
+def _guarded(row: Row, action: Callable[[], None]) -> None:
+    """Runs one step of a server's measurement; what goes wrong becomes the row's failure."""
+    try:
+        action()
+    except (procs.StartFailure, load.LoadFailure) as error:
+        row.fail(str(error))
+    except Exception as error:  # a fault of the benchmark itself: still a row, with the reason
+        row.fail(f"benchmark error: {type(error).__name__}: {error}")
+
+
+def _run_alone(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None], spec: ServerSpec,
+               rows: list[Row], script: Path) -> None:
+    row = _new_row(env, scenario, spec, rows)
+    say(f"  {scenario.name}: {spec.label} …")
+    server = None
+
+    def measure() -> None:
+        nonlocal server
+        server = servers.start_server(env, spec, scenario.name)
+        MEASURE[scenario.kind](env, scenario, server, row, timing, script)
+
+    try:
+        _guarded(row, measure)
+    except KeyboardInterrupt:
+        row.fail("interrupted")
+        raise
+    finally:
+        if server is not None:
+            _record_and_stop(server, row)
+    _say_row(env, scenario, row, say)
+
+
+def _run_interleaved(env: Env, scenario: Scenario, timing: Timing, say: Callable[[str], None],
+                     specs: list[ServerSpec], rows: list[Row], script: Path) -> None:
+    """Every server up at once (idle ones cost no CPU), warmed up in turn, then `repeats` rounds
+    of one measured run each: slow drift of the machine's load cannot favour whichever server
+    happened to run first."""
+    measurements: list[LoadMeasurement] = []
+    scenario_rows = [_new_row(env, scenario, spec, rows) for spec in specs]
+    try:
+        for spec, row in zip(specs, scenario_rows):
+            say(f"  {scenario.name}: {spec.label} starting …")
+
+            def start(spec: ServerSpec = spec, row: Row = row) -> None:
+                server = servers.start_server(env, spec, scenario.name)
+                measurements.append(LoadMeasurement(env, scenario, server, row, timing, script))
+
+            _guarded(row, start)
+        steps: list[Callable[[LoadMeasurement], None]] = [LoadMeasurement.warm_up]
+        steps += [LoadMeasurement.measured_run] * timing.repeats
+        for round_number, step in enumerate(steps):
+            if round_number > 0:
+                say(f"  {scenario.name}: round {round_number} of {timing.repeats}")
+            for measurement in measurements:
+                if measurement.row.status == "ok":
+                    _guarded(measurement.row, lambda m=measurement, s=step: s(m))
+        for measurement in measurements:
+            if measurement.row.status == "ok":
+                _guarded(measurement.row, measurement.finish)
+    except KeyboardInterrupt:
+        for row in scenario_rows:
+            if row.status == "ok" and row.rps is None:
+                row.fail("interrupted")
+        raise
+    finally:
+        for measurement in measurements:
+            _record_and_stop(measurement.server, measurement.row)
+    for row in scenario_rows:
+        _say_row(env, scenario, row, say)

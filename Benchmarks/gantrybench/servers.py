@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import os
 import signal
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,14 @@ class Env:
     def python(self) -> Path:
         return self.venv_bin / "python"
 
+    @property
+    def tls_cert(self) -> Path:
+        return self.work / "tls" / "cert.pem"
+
+    @property
+    def tls_key(self) -> Path:
+        return self.work / "tls" / "key.pem"
+
 
 @dataclass
 class Step:
@@ -73,6 +82,11 @@ class ServerSpec:
     reload_steps: list[int] = field(default_factory=list)  # steps HUP'd for a reload
     unavailable: str = ""       # set when the server cannot even be tried (e.g. no binary)
     probe_timeout: float = 10.0  # once listening, how long wrong answers are retried
+    tls: bool = False           # the port speaks TLS (https:// for the probes and wrk)
+
+    @property
+    def url_base(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
 
 class RunningServer:
@@ -112,7 +126,7 @@ def render(env: Env, template: str, name: str, **values: object) -> Path:
 
 
 def _nginx_step(env: Env, name: str, conf: Path, port: int | None = None, socket: Path | None = None) -> Step:
-    pid = env.work / "run" / f"{name}.pid"
+    pid = env.work / "run" / f"{conf.stem}.pid"  # one per config: servers of a scenario run at once
     pid.parent.mkdir(parents=True, exist_ok=True)
     # Only these two differ from the file Gantry gets; they go on the command line.
     return Step(name, [env.nginx, "-p", str(env.work), "-e", "stderr", "-c", str(conf),
@@ -130,15 +144,17 @@ def _gantry_spec(env: Env, port: int, steps: list[Step], probes: list[Probe], re
 
 # --- static files -------------------------------------------------------------------------
 
-def static_servers(env: Env, probes: list[Probe]) -> list[ServerSpec]:
+def static_servers(env: Env, probes: list[Probe], template: str = "static.conf", tls: bool = False) -> list[ServerSpec]:
     specs = []
     for label, port in zip(("gantry", "nginx"), procs.free_ports(2)):
-        conf = render(env, "static.conf", f"static-{label}.conf", WORKERS=env.workers, PORT=port, DOCROOT=env.docroot)
+        conf = render(env, template, f"{template[:-5]}-{label}.conf", WORKERS=env.workers, PORT=port,
+                      DOCROOT=env.docroot, **({"TLS_CERT": env.tls_cert, "TLS_KEY": env.tls_key} if tls else {}))
         if label == "gantry":
             step = Step("gantry", _gantry_argv(env, "-c", str(conf)), ready_port=port)
             specs.append(_gantry_spec(env, port, [step], probes, reload_steps=[0]))
         else:
             specs.append(ServerSpec("nginx", False, port, [_nginx_step(env, "nginx", conf, port=port)], probes, [0]))
+        specs[-1].tls = tls
     return specs
 
 
@@ -220,9 +236,10 @@ def stack_servers(env: Env) -> list[ServerSpec]:
 
 # --- starting and checking -----------------------------------------------------------------------
 
-def _probe_once(port: int, probe: Probe) -> str:
+def _probe_once(port: int, probe: Probe, tls: bool = False) -> str:
     """'' when the answer is right, else what was wrong."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection = (http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl._create_unverified_context())
+                  if tls else http.client.HTTPConnection("127.0.0.1", port, timeout=5))
     try:
         connection.request("GET", probe.path)
         response = connection.getresponse()
@@ -240,9 +257,9 @@ def _probe_once(port: int, probe: Probe) -> str:
     return ""
 
 
-def probe_all(port: int, probes: list[Probe]) -> str:
+def probe_all(port: int, probes: list[Probe], tls: bool = False) -> str:
     for probe in probes:
-        problem = _probe_once(port, probe)
+        problem = _probe_once(port, probe, tls)
         if problem:
             return problem
     return ""
@@ -282,7 +299,7 @@ def start_server(env: Env, spec: ServerSpec, scenario: str) -> RunningServer:
             dead = server.dead_reason()
             if dead:
                 raise procs.StartFailure(dead)
-            problem = probe_all(spec.port, spec.probes)
+            problem = probe_all(spec.port, spec.probes, spec.tls)
             if not problem:
                 return server
             if time.monotonic() > deadline:

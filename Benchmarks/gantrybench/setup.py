@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-APT_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk"}
+APT_PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "openssl": "openssl"}
 
 
 class SetupError(Exception):
@@ -25,7 +25,7 @@ def _which(name: str) -> str | None:
 
 
 def ensure_apt_tools(say) -> dict[str, str]:
-    """nginx and wrk paths; installs Debian's nginx-light and wrk when one is missing."""
+    """nginx, wrk and openssl paths; installs the Debian package of the one missing."""
     missing = [pkg for tool, pkg in APT_PACKAGES.items() if not _which(tool)]
     if missing:
         if os.geteuid() != 0:

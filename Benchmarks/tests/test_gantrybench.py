@@ -87,7 +87,8 @@ def test_every_config_template_fills_completely(tmp_path, template):
     env = servers.Env(bench_dir=BENCH_DIR, work=tmp_path, nginx="nginx", wrk="wrk", venv_bin=tmp_path,
                       gantry=None, gantry_problem="", workers=2, app_workers=2)
     values = dict(WORKERS=2, APP_WORKERS=2, PORT=8080, DOCROOT=tmp_path, APPS=tmp_path, PYTHON="python3",
-                  UPSTREAM_SOCK=tmp_path / "u.sock", APP_SOCK=tmp_path / "a.sock")
+                  UPSTREAM_SOCK=tmp_path / "u.sock", APP_SOCK=tmp_path / "a.sock", TLS_CERT=tmp_path / "c.pem",
+                  TLS_KEY=tmp_path / "k.pem")
     text = servers.render(env, template, template, **values).read_text()
     assert "{{" not in text and text.count("{") == text.count("}")
 
@@ -162,7 +163,8 @@ def _built_gantry() -> Path | None:
     return None
 
 
-@pytest.mark.parametrize("template", ["static.conf", "proxy.conf", "proxy-keepalive.conf", "stack-gantry.conf"])
+@pytest.mark.parametrize("template", ["static.conf", "static-tls.conf", "proxy.conf", "proxy-keepalive.conf",
+                                      "stack-gantry.conf"])
 def test_gantry_accepts_every_config_it_is_given(tmp_path, template):
     """The benchmark's configs stay in step with Gantry's directive table (`gantry -t`)."""
     import subprocess
@@ -172,7 +174,12 @@ def test_gantry_accepts_every_config_it_is_given(tmp_path, template):
     env = servers.Env(bench_dir=BENCH_DIR, work=tmp_path, nginx="nginx", wrk="wrk", venv_bin=BENCH_DIR / ".venv" / "bin",
                       gantry=None, gantry_problem="", workers=2, app_workers=2)
     (tmp_path / "www").mkdir()
+    (tmp_path / "tls").mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-days", "2", "-subj", "/CN=localhost", "-keyout", str(env.tls_key), "-out", str(env.tls_cert)],
+                   check=True, capture_output=True)
     conf = servers.render(env, template, template, WORKERS=2, APP_WORKERS=2, PORT=18080, DOCROOT=tmp_path / "www",
-                          APPS=env.apps, PYTHON=sys.executable, UPSTREAM_SOCK=tmp_path / "u.sock")
+                          APPS=env.apps, PYTHON=sys.executable, UPSTREAM_SOCK=tmp_path / "u.sock",
+                          TLS_CERT=env.tls_cert, TLS_KEY=env.tls_key)
     done = subprocess.run([str(gantry), "-t", "-c", str(conf)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -6,7 +6,7 @@ public struct PeerAttempt: Sendable {
     public internal(set) var triesLeft: Int
     /// The peer picked last, until released.
     public internal(set) var current: PeerID?
-    var tried: Set<Int> = []
+    var tried = TriedPeers()
     var inBackupTier = false
 
     /// `ip_hash`: the address bytes hashed (3 for IPv4, 16 for IPv6).
@@ -23,6 +23,24 @@ public struct PeerAttempt: Sendable {
         self.addressBytes = addressBytes
         self.key = key
         self.hash = initialHash
+    }
+}
+
+/// nginx's `tried` bitmap: the first 64 peers in one word (no allocation per request), the rest in a set.
+struct TriedPeers: Sendable {
+    private var low: UInt64 = 0
+    private var high: Set<Int>?
+
+    func contains(_ index: Int) -> Bool {
+        index < 64 ? low & (1 << UInt64(index)) != 0 : high?.contains(index) ?? false
+    }
+
+    mutating func insert(_ index: Int) {
+        if index < 64 {
+            low |= 1 << UInt64(index)
+        } else {
+            high = (high ?? []).union([index])
+        }
     }
 }
 

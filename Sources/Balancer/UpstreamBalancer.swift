@@ -72,8 +72,10 @@ public struct UpstreamBalancer: Sendable {
 
     /// Starts balancing one request. `maxTries` is `proxy_next_upstream_tries` (0 = no limit).
     public func beginAttempt(clientAddress: [UInt8] = [0, 0, 0], hashKey: String = "", maxTries: Int = 0) -> PeerAttempt {
-        var tries = primary.filter { !peers[$0].configuration.isDown }.count
-            + backup.filter { !peers[$0].configuration.isDown }.count
+        // Counted in place (per request: no filtered arrays).
+        var tries = 0
+        for index in primary where !peers[index].configuration.isDown { tries += 1 }
+        for index in backup where !peers[index].configuration.isDown { tries += 1 }
         if maxTries > 0, tries > maxTries { tries = maxTries }
         var attempt = PeerAttempt(triesLeft: tries, addressBytes: clientAddress, key: Array(hashKey.utf8),
                                   initialHash: method == .ipHash ? 89 : 0)

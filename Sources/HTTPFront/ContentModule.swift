@@ -62,6 +62,9 @@ public final class HTTPExchange {
     public var onWritabilityChanged: ((Bool) -> Void)?
     /// Called once if the client connection closes before the exchange ended.
     public var onClientClose: (() -> Void)?
+    /// The same two events for a module with an object per exchange (no closure to allocate per
+    /// request). Held strongly, like the closures: the module sets it back to nil when it is done.
+    public var observer: (any ExchangeObserver)?
 
     /// Strong: the connection drops its exchange when the response ends or the client goes away.
     let sink: any ExchangeSink
@@ -106,6 +109,11 @@ public final class HTTPExchange {
     /// `flushHead()` or `sendEnd()`.
     public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
         sink.exchangeSendHeadLines(self, status: status, headerLines: headerLines, hasContentLength: hasContentLength)
+    }
+    /// `sendHead(status:headerLines:hasContentLength:)` with the lines written by `writeLines`
+    /// straight into the response head's buffer (no buffer of their own, no copy).
+    public func sendHead(status: HTTPResponseStatus, hasContentLength: Bool, writingLines writeLines: (inout ByteBuffer) -> Void) {
+        sink.exchangeSendHeadWriting(self, status: status, hasContentLength: hasContentLength, writeLines)
     }
     /// Sends a head held by `sendHead(status:headerLines:hasContentLength:)` now.
     public func flushHead() { sink.exchangeFlushHead(self) }
@@ -153,6 +161,14 @@ public final class HTTPExchange {
     public func abort() { sink.exchangeAbort(self) }
 }
 
+/// Receives an exchange's connection events (see `HTTPExchange.observer`).
+public protocol ExchangeObserver: AnyObject {
+    /// The client socket's writability changed (resume reading from the upstream when it is writable).
+    func exchangeWritabilityChanged(_ writable: Bool)
+    /// The client connection closed before the exchange ended.
+    func exchangeClientClosed()
+}
+
 /// The connection side of an `HTTPExchange` (implemented by the front's connection handler).
 protocol ExchangeSink: AnyObject {
     func exchangeReadBody(_ exchange: HTTPExchange, _ onPart: @escaping (RequestBodyPart) -> Void)
@@ -160,6 +176,8 @@ protocol ExchangeSink: AnyObject {
     func exchangeSendHead(_ exchange: HTTPExchange, _ head: HTTPResponseHead)
     func exchangeSendHeadLines(_ exchange: HTTPExchange, status: HTTPResponseStatus, headerLines: ByteBuffer,
                                hasContentLength: Bool)
+    func exchangeSendHeadWriting(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+                                 _ writeLines: (inout ByteBuffer) -> Void)
     func exchangeFlushHead(_ exchange: HTTPExchange)
     func exchangeSendBody(_ exchange: HTTPExchange, _ data: IOData) -> EventLoopFuture<Void>
     func exchangeWriteBody(_ exchange: HTTPExchange, _ data: IOData)

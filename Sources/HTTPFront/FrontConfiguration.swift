@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import NginxConfig
 
 /// A virtual server, compiled: its locations and server-level settings.
@@ -10,7 +11,7 @@ final class VirtualServer: Sendable {
     /// Used when no location matches (nginx: the server's own configuration).
     let serverLevel: LocationSettings
     /// A `return` at server level runs before location matching.
-    let serverReturn: ReturnAction?
+    let serverRewrite: RewriteProgram?
     let largeHeaderBuffers: HTTPRequestParser.Limits
     let clientHeaderTimeout: Int64
     /// `merge_slashes`: `//` in the URI becomes `/` (nginx's default).
@@ -30,7 +31,7 @@ final class VirtualServer: Sendable {
             }
         } ?? ""
         serverLevel = try LocationSettings(scope: block.scope, match: nil, compiler: compiler)
-        serverReturn = serverLevel.returnAction
+        serverRewrite = serverLevel.rewrite
         var tree = LocationTree<LocationSettings>()
         for location in block.locations {
             tree.add(try Self.node(location, compiler: compiler))
@@ -74,6 +75,8 @@ struct ListenerPlan: Sendable {
     /// Keyed by the local IP address as text ("" for the wildcard), for TCP listeners.
     var tables: [String: ServerNameTable<VirtualServer>]
     var parameters: [String]
+    /// Set when a `listen` of this address has `ssl`.
+    var tls: ListenerTLS? = nil
 
     func table(forLocalAddress address: String?) -> ServerNameTable<VirtualServer> {
         if let address, let table = tables[address] { return table }
@@ -101,7 +104,7 @@ struct FrontConfiguration: Sendable {
         self.accessLogFiles = compiler.accessLogFiles
 
         // Group servers by what is bound: TCP (host, port) and unix paths.
-        struct Binding { var listen: ListenAddress; var servers: [VirtualServer]; var hasDefault = false }
+        struct Binding { var listen: ListenAddress; var servers: [VirtualServer]; var hasDefault = false; var sslListen: ListenAddress? }
         var bindings: [ListenAddress.Endpoint: Binding] = [:]
         var order: [ListenAddress.Endpoint] = []
         for server in servers {
@@ -113,6 +116,10 @@ struct FrontConfiguration: Sendable {
                 if bindings[listen.endpoint] == nil {
                     bindings[listen.endpoint] = Binding(listen: listen, servers: [])
                     order.append(listen.endpoint)
+                }
+                // nginx: `ssl` on any `listen` of an address makes the whole socket TLS.
+                if listen.parameters.contains("ssl"), bindings[listen.endpoint]!.sslListen == nil {
+                    bindings[listen.endpoint]!.sslListen = listen
                 }
                 if listen.isDefaultServer {
                     if bindings[listen.endpoint]!.hasDefault {
@@ -135,6 +142,17 @@ struct FrontConfiguration: Sendable {
             }
             return table
         }
+        let contexts = TLSContexts(configuration: configuration)
+        func tls(_ tables: [String: ServerNameTable<VirtualServer>], _ endpoints: [ListenAddress.Endpoint]) throws(ConfigError) -> ListenerTLS? {
+            guard let sslListen = endpoints.lazy.compactMap({ bindings[$0]?.sslListen }).first else { return nil }
+            var byServer: [ObjectIdentifier: NIOSSLContext] = [:]
+            for endpoint in endpoints {
+                for server in bindings[endpoint]?.servers ?? [] {
+                    byServer[ObjectIdentifier(server)] = try contexts.context(for: server, listen: sslListen)
+                }
+            }
+            return ListenerTLS(tables: tables, contexts: byServer)
+        }
         var plans: [ListenerPlan] = []
         var wildcardPorts: Set<Int> = []
         for endpoint in order { if case .tcp(nil, let port) = endpoint { wildcardPorts.insert(port) } }
@@ -142,21 +160,26 @@ struct FrontConfiguration: Sendable {
             let binding = bindings[endpoint]!
             switch endpoint {
             case .unix:
-                plans.append(ListenerPlan(endpoint: endpoint, tables: ["": try table(binding.servers)], parameters: binding.listen.parameters))
+                let tables = ["": try table(binding.servers)]
+                plans.append(ListenerPlan(endpoint: endpoint, tables: tables, parameters: binding.listen.parameters,
+                                          tls: try tls(tables, [endpoint])))
             case .tcp(let host, let port):
                 if host != nil && wildcardPorts.contains(port) { continue }
                 var tables: [String: ServerNameTable<VirtualServer>] = [:]
+                var answered = [endpoint]
                 if host == nil {
                     // Specific addresses of the same port are answered by this socket.
                     for other in order {
                         if case .tcp(let otherHost?, port) = other {
                             tables[otherHost.lowercased()] = try table(bindings[other]!.servers)
+                            answered.append(other)
                         }
                     }
                 }
                 tables[host?.lowercased() ?? ""] = try table(binding.servers)
                 if host != nil { tables[""] = tables[host!.lowercased()] }
-                plans.append(ListenerPlan(endpoint: endpoint, tables: tables, parameters: binding.listen.parameters))
+                plans.append(ListenerPlan(endpoint: endpoint, tables: tables, parameters: binding.listen.parameters,
+                                          tls: try tls(tables, answered)))
             }
         }
         listeners = plans

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOSSL
 import NIOHTTP1
 import NIOPosix
 import NginxConfig
@@ -212,6 +213,10 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             exchange?.onClientClose?()
             exchange?.onClientClose = nil
             exchange?.onWritabilityChanged = nil
+            if let observer = exchange?.observer {
+                exchange?.observer = nil
+                observer.exchangeClientClosed()
+            }
             // nginx logs 499 when the client closes before the response.
             if inFlight.status == 0 { inFlight.status = 499 }
             log(inFlight)
@@ -265,6 +270,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             }
         }
         current?.exchange?.onWritabilityChanged?(writable)
+        current?.exchange?.observer?.exchangeWritabilityChanged(writable)
         context.fireChannelWritabilityChanged()
     }
 
@@ -302,7 +308,13 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        front.logger.debug("connection error: \(error)")
+        if case NIOSSLError.handshakeFailed(let reason) = error {
+            // nginx logs these at info: "SSL_do_handshake() failed … while SSL handshaking".
+            let client = context.channel.remoteAddress?.ipAddress ?? "?"
+            front.logger.info("TLS handshake failed (\(reason)) while SSL handshaking, client: \(client)")
+        } else {
+            front.logger.debug("connection error: \(error)")
+        }
         close()
     }
 
@@ -401,21 +413,26 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         let chosen = table.find(host: host)
         let server = chosen.server
         let bodyDone = head.framing == .none || head.framing == .length(0)
-        var variables = RequestVariables(
-            method: head.method, requestURI: head.target, uri: "", args: String(parts.query), version: head.version,
-            headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
-            serverPort: localPort, scheme: "http", serverName: server.primaryName,
-            host: host ?? server.primaryName, startTime: start)
-        variables.connectionNumber = connectionNumber
-        variables.connectionRequests = requestCount
-        if let captures = chosen.captures {
-            variables.captures = captures.captures
-            variables.namedCaptures = captures.named
-        }
+        let args = String(parts.query)
         let wantsKeepAlive = head.wantsKeepAlive && !quiescing
-        var request = FrontRequest(head: head, variables: variables, server: server, uri: "/", args: String(parts.query))
-        request.location = server.serverLevel
-        let inFlight = InFlight(request: request, keepAlive: wantsKeepAlive, bodyDone: bodyDone)
+        // Built in place in its `InFlight`: each copy of a request (or of its variables) on the way costs.
+        let inFlight = InFlight(
+            request: FrontRequest(
+                head: head,
+                variables: RequestVariables(
+                    method: head.method, requestURI: head.target, uri: "", args: args, version: head.version,
+                    headers: head.headers, remoteAddress: remoteAddress, remotePort: remotePort, serverAddress: localAddress,
+                    serverPort: localPort, scheme: plan.tls == nil ? "http" : "https", serverName: server.primaryName,
+                    host: host ?? server.primaryName, startTime: start),
+                server: server, uri: "/", args: args),
+            keepAlive: wantsKeepAlive, bodyDone: bodyDone)
+        inFlight.request.variables.connectionNumber = connectionNumber
+        inFlight.request.variables.connectionRequests = requestCount
+        if let captures = chosen.captures {
+            inFlight.request.variables.captures = captures.captures
+            inFlight.request.variables.namedCaptures = captures.named
+        }
+        inFlight.request.location = server.serverLevel
         current = inFlight
         inFlight.headBytes = head.length
 
@@ -896,6 +913,22 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         }
     }
 
+    /// `exchangeSendHeadLines` with the lines written in place. Where gzip may apply (its rules read the
+    /// headers as values, and a gzipped answer drops `Content-Length`) the lines get a buffer of their own first.
+    func exchangeSendHeadWriting(_ exchange: HTTPExchange, status: HTTPResponseStatus, hasContentLength: Bool,
+                                 _ writeLines: (inout ByteBuffer) -> Void) {
+        guard let inFlight = current, inFlight.exchange === exchange, let context else { return }
+        if (inFlight.request.location ?? defaultServer.serverLevel).gzip != nil {
+            var lines = context.channel.allocator.buffer(capacity: 256)
+            writeLines(&lines)
+            exchangeSendHeadLines(exchange, status: status, headerLines: lines, hasContentLength: hasContentLength)
+            return
+        }
+        // Without gzip nothing reads the headers and `Content-Length` is never dropped.
+        sendModuleHead(exchange, status: status, hasContentLength: hasContentLength, hold: true,
+                       headers: { HTTPHeaders() }) { head, _ in writeLines(&head) }
+    }
+
     /// Sends a held head now (the module has no body bytes at hand: the client must not wait for them).
     func exchangeFlushHead(_ exchange: HTTPExchange) {
         guard let inFlight = current, inFlight.exchange === exchange, inFlight.pendingHead != nil, let context else { return }
@@ -910,11 +943,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         guard let inFlight = current, inFlight.exchange === exchange, let context, !inFlight.headSent else { return }
         inFlight.headSent = true
         let location = inFlight.request.location ?? defaultServer.serverLevel
-        var response = FrontResponse(status: status)
-        response.location = location
-        // Only when there is something to add: passing the request copies it.
+        // `add_header`/`expires` lines, only when the location has some (a response value and
+        // passing the request cost a copy of each).
+        var addedHeaders: [(String, String)] = []
         if location.expires != nil || !location.addHeaders.isEmpty {
+            var response = FrontResponse(status: status)
+            response.location = location
             applyHeaderFilters(&response, location: location, request: inFlight.request)
+            addedHeaders = response.headers
         }
         let code = Int(status.code)
         inFlight.noBody = inFlight.request.isHead || code == 204 || code == 304 || code < 200
@@ -943,7 +979,7 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if inFlight.chunked { head.writeStaticString("Transfer-Encoding: chunked\r\n") }
         head.writeStaticString(keepAlive ? "Connection: keep-alive\r\n" : "Connection: close\r\n")
         if keepAlive, let header = location.keepaliveHeaderTimeout { head.writeString("Keep-Alive: timeout=\(header)\r\n") }
-        for (name, value) in response.headers { head.writeString("\(name): \(value)\r\n") }
+        for (name, value) in addedHeaders { head.writeString("\(name): \(value)\r\n") }
         head.writeStaticString("\r\n")
         inFlight.status = code
         inFlight.headBytes = head.readableBytes

@@ -136,6 +136,9 @@ public final class HTTPFrontServer: Sendable {
                 let handler = HTTPConnectionHandler(front: front, plan: plan, engine: front.engines.engine(for: loop), eventLoop: loop)
                 self.track(channel)
                 return loop.makeCompletedFuture {
+                    if let tls = plan.tls {
+                        try tls.addHandlers(to: channel, fileIO: NonBlockingFileIO(threadPool: front.threadPool))
+                    }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }

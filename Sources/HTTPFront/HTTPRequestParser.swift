@@ -13,6 +13,8 @@ struct ParsedRequestHead {
     var framing: BodyFraming
     /// Bytes of the head on the wire (for `large_client_header_buffers` accounting and logs).
     var length: Int
+    /// Whether a `Connection` header came (the parser knows; without one the version decides).
+    var hasConnectionHeader = true
 
     enum BodyFraming: Equatable {
         case none
@@ -22,6 +24,7 @@ struct ParsedRequestHead {
 
     /// HTTP/1.1 defaults to keep-alive, HTTP/1.0 to close; `Connection` overrides.
     var wantsKeepAlive: Bool {
+        if !hasConnectionHeader { return version.major == 1 && version.minor >= 1 }
         let connection = headers[canonicalForm: "connection"].map { $0.lowercased() }
         if version.major == 1 && version.minor >= 1 { return !connection.contains("close") }
         return connection.contains("keep-alive")
@@ -147,13 +150,19 @@ struct HTTPRequestParser {
         while let first = buffer.readableBytesView.first, first == UInt8(ascii: "\r") || first == UInt8(ascii: "\n") {
             buffer.moveReaderIndex(forwardBy: 1)
         }
+        // Nothing yet (asked again after the previous request's bytes were used): no headers to set up.
+        guard buffer.readableBytes > 0 else { return nil }
         let limits = self.limits
         return try buffer.withUnsafeReadableBytes { (bytes: UnsafeRawBufferPointer) throws(RequestParseError) -> (ParsedRequestHead, Int)? in
             let count = bytes.count
             var lineStart = 0
             var position = 0
             var requestLine: (method: String, target: String, version: HTTPVersion)?
-            var headers = HTTPHeaders()
+            // Collected as pairs, made `HTTPHeaders` once: `HTTPHeaders.add` re-checks each name is ASCII
+            // (the parser admits only ASCII name bytes already).
+            var fields: [(String, String)] = []
+            fields.reserveCapacity(16)
+            var facts = HeaderFacts()
             while true {
                 // Find the end of the current line.
                 guard let lf = Self.indexOfLF(bytes, from: position) else {
@@ -174,15 +183,18 @@ struct HTTPRequestParser {
                 } else if lineLength == 0 {
                     // End of head.
                     let line = requestLine!
-                    let framing = try Self.framing(headers: headers, version: line.version)
-                    let head = ParsedRequestHead(method: line.method, target: line.target, version: line.version,
+                    let headers = HTTPHeaders(fields)
+                    let framing = try Self.framing(facts, headers: headers, version: line.version)
+                    var head = ParsedRequestHead(method: line.method, target: line.target, version: line.version,
                                                  headers: headers, framing: framing, length: lf + 1)
+                    head.hasConnectionHeader = facts.connection
                     return (head, lf + 1)
                 } else {
                     if lineLength > limits.largeBufferSize || lf + 1 > limits.largeBufferSize * limits.largeBufferCount {
                         throw RequestParseError(status: .badRequest, reason: "client sent too long header line")
                     }
-                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &headers, limits: limits)
+                    try Self.parseHeaderLine(UnsafeRawBufferPointer(rebasing: bytes[lineStart..<lineEnd]), into: &fields,
+                                             facts: &facts, limits: limits)
                 }
                 position = lf + 1
                 lineStart = position
@@ -261,7 +273,37 @@ struct HTTPRequestParser {
         }
     }
 
-    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout HTTPHeaders, limits: Limits) throws(RequestParseError) {
+    /// What the framing and keep-alive rules need to know of the headers, noted while parsing
+    /// them (looking each name up again afterwards costs a scan of every header per name).
+    struct HeaderFacts {
+        var hosts = 0
+        var contentLengths = 0
+        var transferEncodings = 0
+        var connection = false
+        var contentLength: String?
+
+        /// Notes the header `name` (its bytes as received).
+        mutating func note(_ name: UnsafeRawBufferPointer, value: @autoclosure () -> String) {
+            switch name.count {
+            case 4 where Self.equalsLowercased(name, "host"): hosts += 1
+            case 10 where Self.equalsLowercased(name, "connection"): connection = true
+            case 14 where Self.equalsLowercased(name, "content-length"):
+                contentLengths += 1
+                if contentLength == nil { contentLength = value() }
+            case 17 where Self.equalsLowercased(name, "transfer-encoding"): transferEncodings += 1
+            default: break
+            }
+        }
+
+        private static func equalsLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+            let expected = UnsafeRawBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+            for i in 0..<bytes.count where bytes[i] | 0x20 != expected[i] { return false }
+            return true
+        }
+    }
+
+    private static func parseHeaderLine(_ line: UnsafeRawBufferPointer, into headers: inout [(String, String)], facts: inout HeaderFacts,
+                                        limits: Limits) throws(RequestParseError) {
         // Obsolete line folding is refused, as nginx does.
         if line[0] == UInt8(ascii: " ") || line[0] == UInt8(ascii: "\t") { throw .bad("client sent invalid header line") }
         var colon = -1
@@ -286,9 +328,28 @@ struct HTTPRequestParser {
             if limits.ignoreInvalidHeaders { return }
             throw .bad("client sent invalid header line")
         }
-        let name = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self)
+        let nameBytes = UnsafeRawBufferPointer(rebasing: line[0..<colon])
+        let name = String(decoding: nameBytes, as: UTF8.self)
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
-        headers.add(name: name, value: value)
+        facts.note(nameBytes, value: value)
+        headers.append((name, value))
+    }
+
+    /// `framing(headers:version:)` from the facts noted while parsing; a `Transfer-Encoding` (rare)
+    /// takes the full path over the headers.
+    private static func framing(_ facts: HeaderFacts, headers: HTTPHeaders,
+                                version: HTTPVersion) throws(RequestParseError) -> ParsedRequestHead.BodyFraming {
+        if facts.transferEncodings > 0 { return try framing(headers: headers, version: version) }
+        if facts.hosts > 1 { throw .bad("client sent duplicate host header") }
+        if version.minor >= 1 && facts.hosts == 0 { throw .bad("client sent HTTP/1.1 request without \"Host\" header") }
+        if facts.contentLengths > 1 { throw .bad("client sent duplicate header line: \"Content-Length\"") }
+        if let text = facts.contentLength {
+            guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let n = Int(text) else {
+                throw .bad("client sent invalid \"Content-Length\" header")
+            }
+            return .length(n)
+        }
+        return .none
     }
 
     private static func framing(headers: HTTPHeaders, version: HTTPVersion) throws(RequestParseError) -> ParsedRequestHead.BodyFraming {

@@ -80,7 +80,8 @@ final class LocationSettings: Sendable {
     let expires: Expires?
     let addHeaders: [HeaderAddition]
     let errorPages: [Int: ErrorPage]
-    let returnAction: ReturnAction?
+    /// `return` and `if (…) { return …; }` of this level, in order (nil: none).
+    let rewrite: RewriteProgram?
     let gzipStatic: GzipStaticMode
     let gzip: GzipSettings?
     /// `gzip_http_version`, `gzip_proxied`, `gzip_disable`: who may get `gzip` and `gzip_static on`.
@@ -215,11 +216,7 @@ final class LocationSettings: Sendable {
         }
         errorPages = pages
 
-        if let directive = scope.own("return") {
-            returnAction = try Self.parseReturn(directive, template: template)
-        } else {
-            returnAction = nil
-        }
+        rewrite = try RewriteProgram(scope.directives, namedCaptures: captureNames.union(compiler.serverCaptureNames))
 
         switch scope.effective("gzip_static")?.values.first {
         case nil, "off": gzipStatic = .off

@@ -73,7 +73,15 @@ public struct LocationTree<Payload: Sendable>: Sendable {
 
     public var exact: [String: Node] = [:]
     /// Prefix locations sorted longest first.
-    public var prefixes: [(prefix: String, node: Node)] = []
+    public var prefixes: [(prefix: String, node: Node)] = [] {
+        didSet {
+            prefixKeys = prefixes.map(\.prefix)
+            prefixNodes = prefixes.map(\.node)
+        }
+    }
+    /// `prefixes` as two arrays, read per request: reading a tuple out of the array copies it whole.
+    private var prefixKeys: [String] = []
+    private var prefixNodes: [Node] = []
     public var regexes: [Node] = []
     public var named: [String: Node] = [:]
 
@@ -95,19 +103,30 @@ public struct LocationTree<Payload: Sendable>: Sendable {
         public var captures: ConfigRegex.Match?
     }
 
-    public func find(_ uri: String) -> Found? { search(uri)?.found }
+    public func find(_ uri: String) -> Found? {
+        guard let result = search(uri) else { return nil }
+        return result.found
+    }
 
     /// Nested search; `final` when an exact or regex location decided (outer regexes are then skipped).
+    /// Walks the nodes in place (by index): copying a node would copy its payload and nested tree per request.
     private func search(_ uri: String) -> (found: Found, final: Bool)? {
-        if let node = exact[uri] { return (Found(payload: node.payload, captures: nil), true) }
-        var best: Found?
+        // Hashing the URI costs more than the rest of a one-prefix search: skipped when there is no `=`.
+        if !exact.isEmpty, let node = exact[uri] { return (Found(payload: node.payload, captures: nil), true) }
+        var bestIndex: Int?
         var noRegex = false
-        if let hit = prefixes.first(where: { uri.utf8.starts(with: $0.prefix.utf8) }) {
-            if case .prefix(_, let stops) = hit.node.match { noRegex = stops }
-            best = Found(payload: hit.node.payload, captures: nil)
-            if let inner = hit.node.nested.search(uri) {
+        for index in prefixKeys.indices where uri.utf8.starts(with: prefixKeys[index].utf8) {
+            bestIndex = index
+            break
+        }
+        var best: Found?
+        if let index = bestIndex {
+            if case .prefix(_, let stops) = prefixNodes[index].match { noRegex = stops }
+            if let inner = prefixNodes[index].nested.searchIfAny(uri) {
                 if inner.final { return inner }
                 best = inner.found
+            } else {
+                best = Found(payload: prefixNodes[index].payload, captures: nil)
             }
         }
         if !noRegex {
@@ -122,7 +141,14 @@ public struct LocationTree<Payload: Sendable>: Sendable {
                 }
             }
         }
-        return best.map { ($0, false) }
+        guard let best else { return nil }
+        return (best, false)
+    }
+
+    /// `search`, skipped outright for a node without nested locations (the usual case).
+    private func searchIfAny(_ uri: String) -> (found: Found, final: Bool)? {
+        if exact.isEmpty, prefixes.isEmpty, regexes.isEmpty { return nil }
+        return search(uri)
     }
 
     /// `@name` locations are looked up among the server's top-level locations.

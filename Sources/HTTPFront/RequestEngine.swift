@@ -24,6 +24,12 @@ struct FrontRequest {
     var inErrorPage = false
     /// The location of the last routing step (for logs, keep-alive settings).
     var location: LocationSettings?
+    /// The engine runs again after a file probe: what the rewrite phases already did must not
+    /// be done twice. The server's ran once; a location whose phase ran stays chosen while the
+    /// URI and the redirect count are those it left (a `rewrite … break` keeps its location
+    /// for a URI that another location would match).
+    var serverRewriteDone = false
+    var rewrittenLocation: (location: LocationSettings, uri: String, redirects: Int)?
 
     var isHead: Bool { head.method == "HEAD" }
     /// nginx reads the first `Accept-Encoding` line (see ``GzipPolicy/acceptsGzip(_:)``).
@@ -82,9 +88,19 @@ final class RequestEngine {
 
     func run(_ request: inout FrontRequest) -> EngineStep {
         now = .now()
-        if let action = request.server.serverReturn, request.redirects == 0 && !request.inErrorPage {
-            request.location = request.server.serverLevel
-            return returnResponse(action, &request, location: request.server.serverLevel)
+        // The server's rewrite phase, once per request (not again after an internal redirect).
+        if !request.serverRewriteDone, request.redirects == 0, !request.inErrorPage, let program = request.server.serverRewrite {
+            request.serverRewriteDone = true
+            request.variables.uri = request.uri
+            request.variables.args = request.args
+            let outcome = program.run(&request.variables)
+            if let step = rewriteAnswer(outcome, &request, location: request.server.serverLevel) {
+                request.location = request.server.serverLevel
+                return step
+            }
+            // The location search below takes the rewritten URI.
+            request.uri = request.variables.uri
+            request.args = request.variables.args
         }
         while true {
             if request.redirects > 10 {
@@ -94,6 +110,8 @@ final class RequestEngine {
             let location: LocationSettings
             if let named = request.namedLocation {
                 location = named
+            } else if let pinned = request.rewrittenLocation, pinned.uri == request.uri, pinned.redirects == request.redirects {
+                location = pinned.location
             } else if let found = request.server.locations.find(request.uri) {
                 location = found.payload
                 if let captures = found.captures {
@@ -113,8 +131,21 @@ final class RequestEngine {
                 response.closeConnection = true
                 return .respond(response)
             }
-            if let action = location.returnAction {
-                return returnResponse(action, &request, location: location)
+            // The location's rewrite phase (when no location matched, the server's own ran above).
+            let phaseDone = request.rewrittenLocation.map { $0.location === location && $0.uri == request.uri && $0.redirects == request.redirects } ?? false
+            let serverLevelRan = location === request.server.serverLevel && request.serverRewriteDone && request.redirects == 0
+            if let program = location.rewrite, !phaseDone, !serverLevelRan {
+                let outcome = program.run(&request.variables)
+                if let step = rewriteAnswer(outcome, &request, location: location) { return step }
+                request.uri = request.variables.uri
+                request.args = request.variables.args
+                if case .proceed(searchAgain: true) = outcome {
+                    // nginx: a new location search, counted with the internal redirects (a
+                    // rewrite that keeps matching ends in 500 after 10, as there).
+                    request.redirects += 1
+                    continue
+                }
+                request.rewrittenLocation = (location, request.uri, request.redirects)
             }
             // nginx's access phase: after `return` (rewrite phase), before any content.
             if !location.access.isEmpty && !location.access.allows(request.variables.remoteAddress) {
@@ -465,6 +496,19 @@ final class RequestEngine {
 
     // MARK: return, redirects, errors
 
+    /// The answer a rewrite phase gave, or nil to go on.
+    private func rewriteAnswer(_ outcome: RewriteProgram.Outcome, _ request: inout FrontRequest, location: LocationSettings) -> EngineStep? {
+        switch outcome {
+        case .proceed:
+            return nil
+        case .answer(let action):
+            return returnResponse(action, &request, location: location)
+        case .redirect(let status, let url):
+            let absolute = url.hasPrefix("/") ? absoluteURL(url, request) : url
+            return .respond(redirect(HTTPResponseStatus(statusCode: status), to: absolute, request, location: location))
+        }
+    }
+
     private func returnResponse(_ action: ReturnAction, _ request: inout FrontRequest, location: LocationSettings) -> EngineStep {
         let status = HTTPResponseStatus(statusCode: action.status)
         let value = action.value?.render(request.variables)
@@ -498,7 +542,8 @@ final class RequestEngine {
     func absoluteURL(_ path: String, _ request: FrontRequest) -> String {
         let v = request.variables
         let host = request.head.headers.first(name: "host").flatMap { ServerNameTable<VirtualServer>.normalizeHost($0) } ?? v.serverName
-        let port = v.serverPort == "80" || v.serverPort.isEmpty ? "" : ":\(v.serverPort)"
+        let defaultPort = v.scheme == "https" ? "443" : "80"
+        let port = v.serverPort == defaultPort || v.serverPort.isEmpty ? "" : ":\(v.serverPort)"
         return "\(v.scheme)://\(host.isEmpty ? v.serverAddress : host)\(port)\(path)"
     }
 

@@ -58,33 +58,47 @@ public struct ServerNameTable<Server: Sendable>: Sendable {
     /// nginx's host validation (`ngx_http_validate_host`): lowercased, port and a trailing dot removed;
     /// nil for a host nginx rejects with 400 (`..`, `/`, `\`, control bytes, an unclosed `[`).
     public static func normalizeHost(_ raw: String) -> String? {
-        var out: [UInt8] = []
-        var dotPosition = -1
-        var hostEnd: Int?
-        var inBrackets = false
-        let bytes = Array(raw.utf8)
-        for (i, b) in bytes.enumerated() {
-            switch b {
-            case UInt8(ascii: "."):
-                if dotPosition == i - 1 { return nil }
-                dotPosition = i
-            case UInt8(ascii: ":"):
-                if !inBrackets { hostEnd = i }
-            case UInt8(ascii: "["):
-                if i == 0 { inBrackets = true }
-            case UInt8(ascii: "]"):
-                inBrackets = false
-            case UInt8(ascii: "/"), UInt8(ascii: "\\"), 0:
-                return nil
-            default:
-                if b < 0x20 || b == 0x7f { return nil }
+        var contiguous = raw  // `withUTF8` needs a var; a native string is not copied
+        return contiguous.withUTF8 { bytes -> String? in
+            var dotPosition = -1
+            var hostEnd: Int?
+            var inBrackets = false
+            var hasUppercase = false
+            for i in 0..<bytes.count {
+                let b = bytes[i]
+                switch b {
+                case UInt8(ascii: "."):
+                    if dotPosition == i - 1 { return nil }
+                    dotPosition = i
+                case UInt8(ascii: ":"):
+                    if !inBrackets { hostEnd = i }
+                case UInt8(ascii: "["):
+                    if i == 0 { inBrackets = true }
+                case UInt8(ascii: "]"):
+                    inBrackets = false
+                case UInt8(ascii: "/"), UInt8(ascii: "\\"), 0:
+                    return nil
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                    hasUppercase = true
+                default:
+                    if b < 0x20 || b == 0x7f { return nil }
+                }
+                if hostEnd != nil { break }
             }
-            if hostEnd != nil { break }
-            out.append(b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b)
+            if inBrackets { return nil }
+            // The host is the bytes before the port, lowercased, without a trailing dot.
+            var length = hostEnd ?? bytes.count
+            if length > 0, bytes[length - 1] == UInt8(ascii: ".") { length -= 1 }
+            if length == 0 && !bytes.isEmpty && hostEnd != 0 { return nil }
+            // The usual host is already in its normal form: no new string.
+            if length == bytes.count && !hasUppercase { return raw }
+            return String(unsafeUninitializedCapacity: length) { out in
+                for i in 0..<length {
+                    let b = bytes[i]
+                    out[i] = b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") ? b + 32 : b
+                }
+                return length
+            }
         }
-        if inBrackets { return nil }
-        if out.last == UInt8(ascii: ".") { out.removeLast() }
-        if out.isEmpty && !bytes.isEmpty && hostEnd != 0 { return nil }
-        return String(decoding: out, as: UTF8.self)
     }
 }

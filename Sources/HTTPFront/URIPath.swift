@@ -9,8 +9,9 @@ public enum URIPath {
 
     /// Splits a request target into the raw path and the query (without `?`).
     public static func split(target: String) -> (path: Substring, query: Substring) {
-        if let q = target.firstIndex(of: "?") {
-            return (target[..<q], target[target.index(after: q)...])
+        // Searched as bytes: a Character search walks grapheme clusters.
+        if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            return (target[..<q], target[target.utf8.index(after: q)...])
         }
         return (target[...], "")
     }

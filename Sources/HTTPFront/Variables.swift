@@ -263,6 +263,8 @@ public struct VariableTemplate: Sendable, Hashable, CustomStringConvertible {
 
     public func render(_ variables: RequestVariables, now: Double? = nil) -> String {
         if let constant = constantValue { return constant }
+        // `$host` alone (the usual `proxy_set_header` value): the value itself, no concatenation.
+        if segments.count == 1, case .variable(let name) = segments[0] { return Self.value(of: name, in: variables, now: now) }
         var out = ""
         for segment in segments {
             switch segment {

@@ -22,6 +22,11 @@ struct ConfigValidator {
         var serverEndpoints: Set<ListenAddress.Endpoint> = []
         for directive in level {
             let spec = try check(directive, in: context)
+            if context == .serverIf || context == .locationIf, directive.name != "return" {
+                // nginx runs an `if` in a location as a location of its own, with every directive;
+                // Gantry runs `return` there and refuses the rest rather than drop it.
+                throw ConfigError("\"\(directive.name)\" inside \"if\" is not supported by gantry (only \"return\")", at: directive.location)
+            }
             try checkDuplicate(directive, spec: spec, seen: &seen)
             try checkValue(directive, spec: spec)
             var location = enclosingLocation
@@ -34,6 +39,8 @@ struct ConfigValidator {
                 for name in directive.values {
                     _ = try ServerNameParser.parse(name, at: directive.location, warnings: &warnings)
                 }
+            case ("if", _):
+                _ = try IfCondition.parse(directive)
             case ("location", _):
                 let match = try LocationMatch.parse(directive)
                 if let enclosingLocation {
@@ -74,7 +81,8 @@ struct ConfigValidator {
         if !endpoints.insert(listen.endpoint).inserted {
             throw ConfigError("a duplicate listen \(listen.endpoint)", at: listen.location)
         }
-        if !listen.parameters.isEmpty && !endpointsWithOptions.insert(listen.endpoint).inserted {
+        // `ssl` is no socket option: nginx merges it over the address's listens.
+        if listen.parameters.contains(where: { $0 != "ssl" }) && !endpointsWithOptions.insert(listen.endpoint).inserted {
             throw ConfigError("duplicate listen options for \(listen.endpoint)", at: listen.location)
         }
     }
@@ -171,13 +179,28 @@ struct ConfigValidator {
         }
         try checkSpecial(directive)
         if case .partial = spec.status {
-            if directive.name.hasPrefix("ssl_") {
-                warnings.append(ConfigWarning("\"\(directive.name)\" directive has no effect: gantry serves no TLS", at: directive.location))
+            if Self.tlsSettingsWithoutEffect.contains(directive.name) {
+                warnings.append(ConfigWarning("\"\(directive.name)\" directive has no effect in gantry (swift-nio-ssl's defaults apply)", at: directive.location))
+            } else if let refused = Self.tlsValuesRefused[directive.name], directive.values.first.map({ $0.lowercased() != refused }) ?? false {
+                throw ConfigError("\"\(directive.name) \(directive.values[0])\" is not supported by gantry (only \"\(refused)\")", at: directive.location)
             } else if directive.name == "load_module" {
                 warnings.append(ConfigWarning("\"load_module\" directive is ignored: gantry loads no dynamic modules", at: directive.location))
             }
         }
     }
+
+    /// TLS directives read and checked but not applied: BoringSSL's own behaviour stands.
+    static let tlsSettingsWithoutEffect: Set<String> = [
+        "ssl_dhparam", "ssl_ecdh_curve", "ssl_verify_depth", "ssl_client_certificate", "ssl_trusted_certificate",
+        "ssl_prefer_server_ciphers", "ssl_session_cache", "ssl_session_tickets", "ssl_session_ticket_key",
+        "ssl_session_timeout", "ssl_crl", "ssl_ocsp", "ssl_ocsp_cache", "ssl_ocsp_responder", "ssl_stapling",
+        "ssl_stapling_file", "ssl_stapling_responder", "ssl_stapling_verify",
+    ]
+    /// TLS directives of which only one value is honoured; another would be a silent hole
+    /// (an unchecked client certificate, replayable early data).
+    static let tlsValuesRefused: [String: String] = [
+        "ssl_verify_client": "off", "ssl_early_data": "off", "ssl_reject_handshake": "off",
+    ]
 
     /// Checks for directives with their own value syntax.
     private mutating func checkSpecial(_ directive: Directive) throws(ConfigError) {

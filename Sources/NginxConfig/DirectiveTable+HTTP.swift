@@ -8,7 +8,9 @@ private let sl = DirectiveContexts.serverLocation
 private let loc = DirectiveContexts.location
 private let rewrite = DirectiveContexts.rewriteContexts
 private let hslLimit: DirectiveContexts = [.http, .server, .location, .limitExcept]
-private let ssl = DirectiveStatus.partial("Gantry serves no TLS: accepted with a warning that it has no effect while no `listen` has `ssl`")
+/// TLS settings Gantry does not apply (BoringSSL through swift-nio-ssl keeps its own defaults):
+/// accepted with a warning, so that a site's nginx.conf loads, and never silently.
+private let sslIgnored = DirectiveStatus.partial("accepted with a warning that it has no effect (swift-nio-ssl's defaults apply)")
 
 extension DirectiveTable {
     static let http: [DirectiveSpec] = httpCore + httpModules + httpSSL + httpGateways + httpRest
@@ -17,7 +19,7 @@ extension DirectiveTable {
         // MARK: ngx_http_core_module
         .init(module: "http_core", "server", httpOnly, [.block, .noArgs], .supported),
         .init(module: "http_core", "listen", [.server], .oneOrMore, .supported, repeatable: true,
-              note: "`addr:port`, `[::]:port`, `*:port`, port alone, `unix:PATH`, `default_server`, `backlog=`, `reuseport`, `ipv6only=`, `rcvbuf=`, `sndbuf=`, `so_keepalive=`, `deferred`, `bind`, `fastopen=`. Host names are resolved through /etc/hosts only (nginx: DNS too). `ssl`, `http2`, `quic`, `proxy_protocol` are refused."),
+              note: "`addr:port`, `[::]:port`, `*:port`, port alone, `unix:PATH`, `default_server`, `backlog=`, `reuseport`, `ipv6only=`, `rcvbuf=`, `sndbuf=`, `so_keepalive=`, `deferred`, `bind`, `fastopen=`, `ssl` (TLS by swift-nio-ssl; a plain-HTTP request on a TLS port gets no answer, where nginx answers 400). Host names are resolved through /etc/hosts only (nginx: DNS too). `http2`, `quic`, `proxy_protocol` are refused."),
         .init(module: "http_core", "server_name", [.server], .oneOrMore, .supported, repeatable: true,
               note: "Regexes use Swift's regex engine; PCRE-only syntax is refused at load time."),
         .init(module: "http_core", "location", sl, [.block, .take12], .supported),
@@ -165,9 +167,10 @@ extension DirectiveTable {
         // MARK: ngx_http_rewrite_module
         .init(module: "http_rewrite", "return", rewrite, .take12, .supported, repeatable: true,
               note: "Code with text, code with URL (a relative URL is made absolute as `absolute_redirect on`), URL alone (302), `444` closes."),
-        .init(module: "http_rewrite", "rewrite", rewrite, .take23, .unsupported, repeatable: true),
-        .init(module: "http_rewrite", "break", rewrite, .noArgs, .unsupported, repeatable: true),
-        .init(module: "http_rewrite", "if", sl, [.block, .oneOrMore], .unsupported),
+        .init(module: "http_rewrite", "rewrite", rewrite, .take23, .supported, repeatable: true,
+              note: "`last`, `break`, `redirect`, `permanent`, none; arguments as nginx (the replacement's first, the request's appended unless it ends in `?`). Not inside `if`."),
+        .init(module: "http_rewrite", "break", rewrite, .noArgs, .supported, repeatable: true, note: "Not inside `if`."),
+        .init(module: "http_rewrite", "if", sl, [.block, .oneOrMore], .partial("conditions on variables — `($v)`, `=`, `!=`, `~`, `~*`, `!~`, `!~*` (captures usable in the `return`) — with `return` inside, run in order with the level's `return`, `rewrite` and `break` as nginx's rewrite phase does; file tests (`-f`, `-d`, `-e`, `-x`) and any other directive inside are refused")),
         .init(module: "http_rewrite", "set", rewrite, .take2, .unsupported, repeatable: true),
         .init(module: "http_rewrite", "rewrite_log", [.http, .server, .serverIf, .location, .locationIf], .flag, .unsupported, value: .flag),
         .init(module: "http_rewrite", "uninitialized_variable_warn", [.http, .server, .serverIf, .location, .locationIf], .flag, .accepted, value: .flag),
@@ -248,34 +251,35 @@ extension DirectiveTable {
     static let httpSSL: [DirectiveSpec] = [
         // MARK: ngx_http_ssl_module
         .init(module: "http_ssl", "ssl", hs, .flag, .unsupported, value: .flag),
-        .init(module: "http_ssl", "ssl_certificate", hs, .take1, ssl, repeatable: true),
-        .init(module: "http_ssl", "ssl_certificate_key", hs, .take1, ssl, repeatable: true),
-        .init(module: "http_ssl", "ssl_password_file", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_dhparam", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_ecdh_curve", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_protocols", hs, .oneOrMore, ssl, repeatable: true, value: .eachOf(["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"])),
-        .init(module: "http_ssl", "ssl_ciphers", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_buffer_size", hs, .take1, ssl, value: .size),
-        .init(module: "http_ssl", "ssl_verify_client", hs, .take1, ssl, value: .oneOf(["off", "on", "optional", "optional_no_ca"])),
-        .init(module: "http_ssl", "ssl_verify_depth", hs, .take1, ssl, value: .number),
-        .init(module: "http_ssl", "ssl_client_certificate", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_trusted_certificate", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_prefer_server_ciphers", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_session_cache", hs, .take12, ssl, repeatable: true),
-        .init(module: "http_ssl", "ssl_session_tickets", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_session_ticket_key", hs, .take1, ssl, repeatable: true),
-        .init(module: "http_ssl", "ssl_session_timeout", hs, .take1, ssl, value: .seconds),
-        .init(module: "http_ssl", "ssl_crl", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_ocsp", hs, .flag, ssl),
-        .init(module: "http_ssl", "ssl_ocsp_cache", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_ocsp_responder", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_stapling", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_stapling_file", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_stapling_responder", hs, .take1, ssl),
-        .init(module: "http_ssl", "ssl_stapling_verify", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_early_data", hs, .flag, ssl, value: .flag),
-        .init(module: "http_ssl", "ssl_conf_command", hs, .take2, ssl, repeatable: true),
-        .init(module: "http_ssl", "ssl_reject_handshake", hs, .flag, ssl, value: .flag),
+        .init(module: "http_ssl", "ssl_certificate", hs, .take1, .partial("a PEM file (the chain: server certificate first), one per server; nginx's second pair (RSA + ECDSA) and `data:`/variables are refused. SNI picks the server by `server_name`, then its certificate"), repeatable: true),
+        .init(module: "http_ssl", "ssl_certificate_key", hs, .take1, .partial("a PEM file; `engine:`, `data:` and variables are refused"), repeatable: true),
+        .init(module: "http_ssl", "ssl_password_file", hs, .take1, .supported, note: "each line a passphrase, tried in turn"),
+        .init(module: "http_ssl", "ssl_dhparam", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_ecdh_curve", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_protocols", hs, .oneOrMore, .supported, repeatable: true, value: .eachOf(["SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"]),
+              note: "the lowest to the highest named version are enabled (a gap is filled); SSLv2/SSLv3 are refused. Default `TLSv1.2 TLSv1.3` (nginx 1.22: also TLSv1 and TLSv1.1, both deprecated by RFC 8996)"),
+        .init(module: "http_ssl", "ssl_ciphers", hs, .take1, .supported, note: "OpenSSL cipher list for TLS 1.2 and below, as BoringSSL reads it; a list it cannot read fails `-t`. Default: BoringSSL's"),
+        .init(module: "http_ssl", "ssl_buffer_size", hs, .take1, .accepted, value: .size),
+        .init(module: "http_ssl", "ssl_verify_client", hs, .take1, .partial("only `off`: client certificates are not checked, so any other value is refused"), value: .oneOf(["off", "on", "optional", "optional_no_ca"])),
+        .init(module: "http_ssl", "ssl_verify_depth", hs, .take1, sslIgnored, value: .number),
+        .init(module: "http_ssl", "ssl_client_certificate", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_trusted_certificate", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_prefer_server_ciphers", hs, .flag, sslIgnored, value: .flag),
+        .init(module: "http_ssl", "ssl_session_cache", hs, .take12, sslIgnored, repeatable: true),
+        .init(module: "http_ssl", "ssl_session_tickets", hs, .flag, sslIgnored, value: .flag),
+        .init(module: "http_ssl", "ssl_session_ticket_key", hs, .take1, sslIgnored, repeatable: true),
+        .init(module: "http_ssl", "ssl_session_timeout", hs, .take1, sslIgnored, value: .seconds),
+        .init(module: "http_ssl", "ssl_crl", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_ocsp", hs, .flag, sslIgnored),
+        .init(module: "http_ssl", "ssl_ocsp_cache", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_ocsp_responder", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_stapling", hs, .flag, sslIgnored, value: .flag),
+        .init(module: "http_ssl", "ssl_stapling_file", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_stapling_responder", hs, .take1, sslIgnored),
+        .init(module: "http_ssl", "ssl_stapling_verify", hs, .flag, sslIgnored, value: .flag),
+        .init(module: "http_ssl", "ssl_early_data", hs, .flag, .partial("only `off` (0-RTT data is replayable); `on` is refused"), value: .flag),
+        .init(module: "http_ssl", "ssl_conf_command", hs, .take2, .unsupported, repeatable: true),
+        .init(module: "http_ssl", "ssl_reject_handshake", hs, .flag, .partial("only `off`; `on` is refused"), value: .flag),
     ]
 
     /// The other gateways: Gantry speaks HTTP to its upstreams and runs WSGI itself.

@@ -7,9 +7,9 @@ import Darwin
 /// `listen` as nginx's `ngx_http_core_listen` and `ngx_parse_url` read it.
 enum ListenParser {
     /// Parameters Gantry keeps for the front (nginx's socket options).
-    static let keptParameters: Set<String> = ["backlog", "rcvbuf", "sndbuf", "reuseport", "ipv6only", "so_keepalive", "deferred", "bind", "fastopen", "accept_filter", "setfib"]
+    static let keptParameters: Set<String> = ["backlog", "rcvbuf", "sndbuf", "reuseport", "ipv6only", "so_keepalive", "deferred", "bind", "fastopen", "accept_filter", "setfib", "ssl"]
     /// Parameters nginx has and Gantry refuses.
-    static let refusedParameters: Set<String> = ["ssl", "http2", "quic", "proxy_protocol"]
+    static let refusedParameters: Set<String> = ["http2", "quic", "proxy_protocol"]
 
     static func parse(_ directive: Directive) throws(ConfigError) -> [ListenAddress] {
         let here = directive.location

@@ -10,8 +10,9 @@ import Darwin
 struct ModelBuilder {
     private(set) var warnings: [ConfigWarning] = []
 
-    /// Blocks whose contents are values, kept in their level's scope so inheritance applies to them.
-    static let valueBlocks: Set<String> = ["types"]
+    /// Blocks kept in their level's scope: `types` (values, so inheritance applies to them) and
+    /// `if` (run in config order with the level's `return`s).
+    static let valueBlocks: Set<String> = ["types", "if"]
 
     static func ownDirectives(_ level: [Directive]) -> [Directive] {
         level.filter { $0.block == nil || valueBlocks.contains($0.name) }

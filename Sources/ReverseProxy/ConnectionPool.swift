@@ -1,5 +1,6 @@
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 /// Idle keep-alive connections of one upstream group (`keepalive N`), kept per event loop
 /// so a request only reuses connections of its own loop (no hops), like nginx's per-worker cache.
@@ -15,7 +16,44 @@ final class ConnectionPool: Sendable {
         // Only used on its own event loop (the key it is stored under).
         var idle: [UpstreamConnection] = []
         let loop: (any EventLoop)?
+        /// Bootstraps for new connections on this loop, by kind and connect timeout (see `bootstrap`).
+        var bootstraps: [BootstrapKey: ClientBootstrap] = [:]
         init(loop: any EventLoop) { self.loop = loop }
+    }
+
+    struct BootstrapKey: Hashable {
+        /// Unix sockets connected already (`withConnectedSocket`): no TCP options to apply.
+        var connected: Bool
+        var connectTimeout: Int64
+    }
+
+    /// A `ClientBootstrap` for a new connection on `loop`, made once per loop, kind and timeout
+    /// rather than per connection (making and configuring one costs more than a thousand instructions).
+    /// The handler's head limit is set per request (`UpstreamHandler.expectResponse`).
+    func bootstrap(on loop: any EventLoop, connected: Bool, connectTimeout: Int64) -> ClientBootstrap {
+        let pool = pool(for: loop)
+        let key = BootstrapKey(connected: connected, connectTimeout: connectTimeout)
+        if let bootstrap = pool.bootstraps[key] { return bootstrap }
+        var bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.milliseconds(connectTimeout))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    // Set here, synchronously, rather than as a bootstrap option: each bootstrap
+                    // option is applied through its own chain of futures, per connection.
+                    // The initializer runs before the channel is registered, so no read starts early.
+                    try channel.syncOptions?.setOption(.autoRead, value: false)
+                    // One handler does the whole upstream protocol (no codec pipeline).
+                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler())
+                }
+            }
+        if connected {
+            // `enableMPTCP` only drops the bootstrap's default TCP_NODELAY option here (meaningless
+            // on a Unix socket, yet applied through a chain of futures per connection); it cannot
+            // change the protocol of a socket that already exists.
+            bootstrap = bootstrap.enableMPTCP(true)
+        }
+        pool.bootstraps[key] = bootstrap
+        return bootstrap
     }
 
     init(capacity: Int, idleTimeout: Int64, maxRequests: Int) {
@@ -53,7 +91,9 @@ final class ConnectionPool: Sendable {
             connection.channel.close(promise: nil)
             return
         }
-        let pool = pool(for: loop)
+        // A connection stays on its loop: its pool is looked up (under the lock) once, then remembered.
+        let pool = connection.loopPool ?? pool(for: loop)
+        connection.loopPool = pool
         connection.handler.delegate = nil
         if connection.handler.onIdleClose == nil {
             connection.handler.onIdleClose = { [weak pool, weak connection] in

@@ -55,6 +55,21 @@ public enum HeaderRules {
         }
     }
 
+    /// Whether the client header `name` (`count` bytes) is one `proxy_set_header` names.
+    private static func isSetHeader(_ name: String, count: Int, _ setHeaders: [(name: String, value: String)],
+                                    _ setNames: [String]?) -> Bool {
+        if let setNames { return setNames.contains { $0.utf8.count == count && name.equalsIgnoringASCIICase($0) } }
+        return setHeaders.contains { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) }
+    }
+
+    /// The bit of a name length in a length mask (lengths from 63 share the last bit).
+    static func lengthBit(_ count: Int) -> UInt64 { 1 << UInt64(min(count, 63)) }
+
+    /// The lengths of `names` as a mask of `lengthBit`s.
+    static func lengthBits(_ names: some Sequence<String>) -> UInt64 {
+        names.reduce(0) { $0 | lengthBit($1.utf8.count) }
+    }
+
     /// Whether `name` (any case) is one of `lowercasedNames`.
     static func isNamed(_ name: String, in lowercasedNames: [String]) -> Bool {
         lowercasedNames.contains { $0.utf8.count == name.utf8.count && name.equalsIgnoringASCIICase($0) }
@@ -91,7 +106,8 @@ public enum HeaderRules {
     /// (no `HTTPHeaders` and no encoder on the way): the same headers as `upstreamRequestHeaders`.
     static func writeUpstreamRequestHead(into buffer: inout ByteBuffer, method: String, uri: String, version: HTTPVersion,
                                          setHeaders: [(name: String, value: String)], client: HTTPHeaders,
-                                         passClientHeaders: Bool, framing: BodyFraming) -> UpstreamRequestHeadInfo {
+                                         passClientHeaders: Bool, framing: BodyFraming,
+                                         setNameLengths: UInt64 = .max, setNames: [String]? = nil) -> UpstreamRequestHeadInfo {
         buffer.writeString(method)
         buffer.writeStaticString(" ")
         buffer.writeString(uri)
@@ -100,7 +116,7 @@ public enum HeaderRules {
         var keepAlive = false
         var upgrade = false
         forEachUpstreamRequestHeader(setHeaders: setHeaders, client: client, passClientHeaders: passClientHeaders,
-                                     framing: framing) { name, value in
+                                     framing: framing, setNameLengths: setNameLengths, setNames: setNames) { name, value in
             buffer.writeHeaderLine(name, value)
             switch name.utf8.count {
             case 10 where name.equalsIgnoringASCIICase("connection"):
@@ -128,9 +144,13 @@ public enum HeaderRules {
     ///
     /// Runs once per proxied request, so names are compared in place (ASCII, case-insensitive)
     /// rather than lowercased and hashed into sets.
+    /// `setNameLengths` has bit N set when a set header's name has N bytes (63: 63 or more; see
+    /// `lengthBits`): a client header of another length is not looked up in the list. `setNames`,
+    /// when given, is every `proxy_set_header` name (a client header so named is not passed), and
+    /// `setHeaders` may then leave out those set to a constant empty value (they are never sent).
     static func forEachUpstreamRequestHeader(setHeaders: [(name: String, value: String)], client: HTTPHeaders,
-                                             passClientHeaders: Bool, framing: BodyFraming,
-                                             _ body: (String, String) -> Void) {
+                                             passClientHeaders: Bool, framing: BodyFraming, setNameLengths: UInt64 = .max,
+                                             setNames: [String]? = nil, _ body: (String, String) -> Void) {
         for (name, value) in setHeaders where !value.isEmpty {
             let count = name.utf8.count
             if count == 14 && name.equalsIgnoringASCIICase("content-length")
@@ -147,7 +167,7 @@ public enum HeaderRules {
         for (name, value) in client {
             let count = name.utf8.count
             if isHopByHop(name) || count == 14 && name.equalsIgnoringASCIICase("content-length")
-                || setHeaders.contains(where: { $0.name.utf8.count == count && name.equalsIgnoringASCIICase($0.name) })
+                || (setNameLengths & lengthBit(count) != 0 && isSetHeader(name, count: count, setHeaders, setNames))
                 || (!dropped.isEmpty && isNamed(name, in: dropped)) {
                 continue
             }
@@ -203,21 +223,52 @@ public enum HeaderRules {
                 if lower != "close" && lower != "keep-alive" && !dropped.contains(lower) { dropped.append(lower) }
             }
         }
-        head.withFieldBytes { field, name, value in
-            if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { return }
-            if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, $0) }) { return }
-            if hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, $0) }) { return }
-            if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
-                let nameText = String(decoding: name, as: UTF8.self)
-                let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
-                                                          rules: redirects)
-                out.writeHeaderLine(nameText, rewritten)
-                return
+        // The hidden names' lengths as bits: most lines match none of those lengths and skip the list.
+        let hiddenLengths = lengthBits(hidden)
+        head.bytes.withUnsafeReadableBytes { all in
+            // Kept lines written as they are (`Name: value` then CRLF, the usual form) are copied in
+            // runs: adjacent kept lines go out in one write.
+            var runStart = 0
+            var runEnd = 0
+            func flushRun() {
+                if runEnd > runStart { out.writeBytes(UnsafeRawBufferPointer(rebasing: all[runStart..<runEnd])) }
+                runStart = 0
+                runEnd = 0
             }
-            out.writeBytes(name)
-            out.writeStaticString(": ")
-            out.writeBytes(value)
-            out.writeStaticString("\r\n")
+            for field in head.fields {
+                let nameStart = Int(field.nameStart), nameEnd = Int(field.nameEnd)
+                let valueStart = Int(field.valueStart), valueEnd = Int(field.valueEnd)
+                let name = UnsafeRawBufferPointer(rebasing: all[nameStart..<nameEnd])
+                let value = UnsafeRawBufferPointer(rebasing: all[valueStart..<valueEnd])
+                if isHopByHop(bytes: name) || isFrontOwned(bytes: name) { continue }
+                if !dropped.isEmpty, dropped.contains(where: { bytesEqualLowercased(name, string: $0) }) { continue }
+                if hiddenLengths & lengthBit(name.count) != 0,
+                   hidden.contains(where: { $0.utf8.count == name.count && bytesEqualLowercased(name, string: $0) }) { continue }
+                if name.count == 8 && bytesEqualLowercased(name, "location") || name.count == 7 && bytesEqualLowercased(name, "refresh") {
+                    flushRun()
+                    let nameText = String(decoding: name, as: UTF8.self)
+                    let rewritten = ProxyRedirectRule.rewrite(String(decoding: value, as: UTF8.self), header: nameText.lowercased(),
+                                                              rules: redirects)
+                    out.writeHeaderLine(nameText, rewritten)
+                    continue
+                }
+                let canonical = valueStart == nameEnd + 2 && all[nameEnd + 1] == UInt8(ascii: " ")
+                    && valueEnd + 2 <= all.count && all[valueEnd] == UInt8(ascii: "\r") && all[valueEnd + 1] == UInt8(ascii: "\n")
+                if canonical {
+                    if runEnd != nameStart {
+                        flushRun()
+                        runStart = nameStart
+                    }
+                    runEnd = valueEnd + 2
+                    continue
+                }
+                flushRun()
+                out.writeBytes(name)
+                out.writeStaticString(": ")
+                out.writeBytes(value)
+                out.writeStaticString("\r\n")
+            }
+            flushRun()
         }
     }
 
@@ -240,8 +291,20 @@ public enum HeaderRules {
         name.count == 6 && bytesEqualLowercased(name, "server") || name.count == 4 && bytesEqualLowercased(name, "date")
     }
 
+    /// ASCII case-insensitive comparison of bytes with a lowercase literal (read in place: no string to open).
+    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = lowercase.utf8Start
+        for index in 0..<bytes.count {
+            let byte = bytes[index]
+            let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
+            if folded != expected[index] { return false }
+        }
+        return true
+    }
+
     /// ASCII case-insensitive comparison of bytes with a lowercase string.
-    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, _ lowercase: String) -> Bool {
+    static func bytesEqualLowercased(_ bytes: UnsafeRawBufferPointer, string lowercase: String) -> Bool {
         var lowercase = lowercase
         return lowercase.withUTF8 { expected in
             guard expected.count == bytes.count else { return false }

@@ -17,6 +17,8 @@ public protocol ProxyClient: AnyObject {
     var acceptsFileRegions: Bool { get }
     var onWritabilityChanged: ((Bool) -> Void)? { get set }
     var onClientClose: (() -> Void)? { get set }
+    /// Both events to one object (`ProxyRequest`): no closure per request.
+    var observer: (any ExchangeObserver)? { get set }
     func readBody(_ onPart: @escaping (RequestBodyPart) -> Void)
     func pauseBody()
     func resumeBody()
@@ -24,6 +26,8 @@ public protocol ProxyClient: AnyObject {
     /// `sendHead` with the header lines already written (`Name: value\r\n` each), as the proxy
     /// passes an upstream's lines on without making strings of them.
     func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool)
+    /// The same, the lines written by `writeLines` into the client's own head buffer.
+    func sendHead(status: HTTPResponseStatus, hasContentLength: Bool, writingLines writeLines: (inout ByteBuffer) -> Void)
     /// Sends a head the client may hold for the first body bytes (see `HTTPExchange.flushHead`).
     func flushHead()
     @discardableResult func sendBody(_ data: IOData) -> EventLoopFuture<Void>
@@ -32,11 +36,21 @@ public protocol ProxyClient: AnyObject {
     func sendEnd()
     func sendError(_ status: HTTPResponseStatus)
     func abort()
+    /// Where `$upstream_*` go (nil: nowhere). A requirement rather than a cast: a dynamic cast per request costs.
+    var variableSink: (any ProxyVariableSink)? { get }
 }
 
 extension ProxyClient {
+    public var variableSink: (any ProxyVariableSink)? { self as? any ProxyVariableSink }
     public func writeBody(_ data: IOData) { sendBody(data) }
     public func flushHead() {}
+
+    public func sendHead(status: HTTPResponseStatus, hasContentLength: Bool,
+                         writingLines writeLines: (inout ByteBuffer) -> Void) {
+        var lines = ByteBuffer()
+        writeLines(&lines)
+        sendHead(status: status, headerLines: lines, hasContentLength: hasContentLength)
+    }
 
     /// For clients without a byte path: the lines become `HTTPHeaders` again.
     public func sendHead(status: HTTPResponseStatus, headerLines: ByteBuffer, hasContentLength: Bool) {
@@ -51,6 +65,7 @@ extension ProxyClient {
 
 extension HTTPExchange: ProxyClient, ProxyTunnelClient, ProxyVariableSink {
     public var wantsUpstreamVariables: Bool { logsModuleVariables }
+    public var variableSink: (any ProxyVariableSink)? { self }
 
     /// `$upstream_addr` & co. for the front's access log.
     public func setUpstreamVariables(_ values: UpstreamVariableValues) {

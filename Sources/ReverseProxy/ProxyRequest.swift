@@ -13,7 +13,36 @@ import NIOPosix
 /// A location's `ProxySettings` in a class, so each request holds a reference, not a copy.
 final class SharedProxySettings: Sendable {
     let settings: ProxySettings
-    init(_ settings: ProxySettings) { self.settings = settings }
+    /// `proxy_set_header` split once: names, values without variables (most of them: nginx's
+    /// defaults), and templates only for the others; a request renders just those.
+    let setHeaderNames: [String]
+    private let setHeaderConstants: [String?]
+    private let setHeaderTemplates: [ProxyTemplate?]
+    /// The set headers' name lengths (`HeaderRules.lengthBits`): most client headers skip the list.
+    let setHeaderNameLengths: UInt64
+
+    init(_ settings: ProxySettings) {
+        self.settings = settings
+        setHeaderNames = settings.setHeaders.map(\.name)
+        setHeaderConstants = settings.setHeaders.map(\.value.constantValue)
+        setHeaderTemplates = settings.setHeaders.map { $0.value.constantValue == nil ? $0.value : nil }
+        setHeaderNameLengths = HeaderRules.lengthBits(setHeaderNames)
+    }
+
+    /// The `proxy_set_header` list with this request's values, without those set to a constant ""
+    /// (never sent; `setHeaderNames` still keeps the client's headers of those names back).
+    func renderSetHeaders(_ variables: RequestVariables, proxy: ProxyVariables) -> [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        out.reserveCapacity(setHeaderNames.count)
+        for index in setHeaderNames.indices {
+            if let constant = setHeaderConstants[index] {
+                if !constant.isEmpty { out.append((name: setHeaderNames[index], value: constant)) }
+            } else {
+                out.append((name: setHeaderNames[index], value: setHeaderTemplates[index]?.render(variables, proxy: proxy) ?? ""))
+            }
+        }
+        return out
+    }
 }
 
 /// What became of one upstream try, for `$upstream_addr`, `$upstream_status`, `$upstream_response_time`.
@@ -45,7 +74,7 @@ public struct UpstreamTry: Sendable, Equatable {
 /// `proxy_next_upstream` while nothing has reached the client.
 ///
 /// Lives on the client connection's event loop; every upstream connection it uses is on that loop too.
-final class ProxyRequest: UpstreamResponseDelegate {
+final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
     enum BodyState {
         case none, notStarted, streaming, done
         /// `proxy_request_buffering on`: read whole (in memory up to `client_body_buffer_size`,
@@ -104,7 +133,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
     /// The request body goes upstream with chunked framing (written here, there is no encoder).
     var chunksRequestBody: Bool
     /// The client as a variable sink (cast once: a dynamic cast per use costs).
-    lazy var variableSink: (any ProxyVariableSink)? = client as? any ProxyVariableSink
+    lazy var variableSink: (any ProxyVariableSink)? = client.variableSink
     /// `$upstream_http_*` of the response passed on, kept only when an access log can read them.
     var responseHeaderVariables: [String: String] = [:]
     /// Called once when the exchange is over, with the upstream tries (for logs and tests).
@@ -135,26 +164,25 @@ final class ProxyRequest: UpstreamResponseDelegate {
             framing = .chunked
         }
         // Labelled like the parameter it goes to: an unlabelled tuple array would be cast element by element.
-        setHeaders = location.settings.setHeaders.map {
-            (name: $0.name, value: $0.value.render(variables, proxy: proxyVariables))
-        }
+        setHeaders = location.renderSetHeaders(variables, proxy: proxyVariables)
         (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) =
-            Self.upstreamHead(setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
+            Self.upstreamHead(setHeaders: setHeaders, client: client, location: location, uri: upstreamURI,
                               framing: framing)
     }
 
-    static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, settings: ProxySettings,
+    static func upstreamHead(setHeaders: [(name: String, value: String)], client: any ProxyClient, location: SharedProxySettings,
                              uri: String, framing: HeaderRules.BodyFraming)
         -> (head: ByteBuffer, version: HTTPVersion, closes: Bool, upgrade: Bool, chunked: Bool) {
         // A streamed chunked body needs HTTP/1.1 framing even when proxy_http_version is 1.0
         // (a stored one is counted first and sent with Content-Length, as nginx does).
-        let version = framing == .chunked ? .http1_1 : settings.httpVersion
-        var head = ByteBuffer()
-        head.reserveCapacity(512)
+        let version = framing == .chunked ? .http1_1 : location.settings.httpVersion
+        var head = ByteBufferAllocator().buffer(capacity: 512)
         let info = HeaderRules.writeUpstreamRequestHead(into: &head, method: client.head.method.rawValue, uri: uri,
                                                         version: version, setHeaders: setHeaders,
                                                         client: client.head.headers,
-                                                        passClientHeaders: settings.passRequestHeaders, framing: framing)
+                                                        passClientHeaders: location.settings.passRequestHeaders, framing: framing,
+                                                        setNameLengths: location.setHeaderNameLengths,
+                                                        setNames: location.setHeaderNames)
         return (head, version, info.closesConnection, info.upgrade, framing == .chunked)
     }
 
@@ -166,12 +194,8 @@ final class ProxyRequest: UpstreamResponseDelegate {
             finish(status: .payloadTooLarge)
             return
         }
-        client.onClientClose = { [self] in clientClosed() }
-        client.onWritabilityChanged = { [self] writable in
-            guard writable else { return }
-            sendSpooled()
-            readMore()
-        }
+        // The client holds this request (as the closures did) until `markFinished`.
+        client.observer = self
         if client.hasRequestBody, !location.settings.passRequestBody {
             // Not sent upstream, but still read so the client connection stays in step.
             bodyState = .done
@@ -227,7 +251,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if client.requestBodyLength == nil {
             // Counted now: sent with Content-Length, as nginx sends a buffered chunked body.
             (requestHead, requestVersion, closesUpstream, upgradeRequested, chunksRequestBody) = Self.upstreamHead(
-                setHeaders: setHeaders, client: client, settings: location.settings, uri: upstreamURI,
+                setHeaders: setHeaders, client: client, location: location, uri: upstreamURI,
                 framing: .length(Int(spool.totalBytes)))
         }
         nextPeer(first: true)
@@ -338,34 +362,22 @@ final class ProxyRequest: UpstreamResponseDelegate {
 
     func openConnection(to address: UpstreamAddress) {
         connectionReused = false
-        let maxHeadSize = location.settings.upstreamHeaderBufferSize
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.milliseconds(location.settings.connectTimeout))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    // Set here, synchronously, rather than as a bootstrap option: each bootstrap
-                    // option is applied through its own chain of futures, per connection.
-                    // The initializer runs before the channel is registered, so no read starts early.
-                    try channel.syncOptions?.setOption(.autoRead, value: false)
-                    // One handler does the whole upstream protocol (no codec pipeline).
-                    try channel.pipeline.syncOperations.addHandler(UpstreamHandler(maxHeadSize: maxHeadSize))
-                }
-            }
+        let connectTimeout = location.settings.connectTimeout
         let future: EventLoopFuture<any Channel>
         switch address {
         case .unix(let path):
             if let socket = UnixSocketConnect.connectNow(path: path) {
                 // Connected already (a listening Unix socket accepts at once): the channel starts
                 // from the connected socket, skipping the bootstrap's connect state and timer.
-                // `enableMPTCP` only drops the bootstrap's default TCP_NODELAY option here (meaningless
-                // on a Unix socket, yet applied through a chain of futures per connection); it cannot
-                // change the protocol of a socket that already exists.
-                future = bootstrap.enableMPTCP(true).withConnectedSocket(socket)
+                future = group.pool.bootstrap(on: loop, connected: true, connectTimeout: connectTimeout)
+                    .withConnectedSocket(socket)
             } else {
                 // Refused, missing, or a full backlog: the bootstrap connects (with the timeout) and reports it.
-                future = bootstrap.connect(unixDomainSocketPath: path)
+                future = group.pool.bootstrap(on: loop, connected: false, connectTimeout: connectTimeout)
+                    .connect(unixDomainSocketPath: path)
             }
         case .tcp(let host, let port):
+            let bootstrap = group.pool.bootstrap(on: loop, connected: false, connectTimeout: connectTimeout)
             if let address = try? SocketAddress(ipAddress: host, port: port) {
                 future = bootstrap.connect(to: address)
             } else {
@@ -535,12 +547,13 @@ final class ProxyRequest: UpstreamResponseDelegate {
         case "no": responseBuffering = false
         default: responseBuffering = location.settings.buffering
         }
-        // Header lines go to the client as bytes, filtered in place: no strings, no HTTPHeaders.
-        var lines = ByteBufferAllocator().buffer(capacity: head.bytes.readableBytes)
-        HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
-                                                   redirects: location.settings.redirects, into: &lines)
+        // Header lines go to the client as bytes, filtered in place into its head: no strings, no HTTPHeaders.
         responseHeadSent = true
-        client.sendHead(status: head.status, headerLines: lines, hasContentLength: head.hasContentLength)
+        let location = self.location
+        client.sendHead(status: head.status, hasContentLength: head.hasContentLength) { lines in
+            HeaderRules.writeClientResponseHeaderLines(head, hidden: location.settings.hiddenResponseHeaderList,
+                                                       redirects: location.settings.redirects, into: &lines)
+        }
     }
 
     func upstreamDidReceiveBody(_ buffer: ByteBuffer) {
@@ -606,8 +619,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         if let spool = responseSpool, !spool.isEmpty {
             // The upstream connection is free; the client still takes what was spooled.
             upstreamEnded = true
-            client.onWritabilityChanged = { [self] writable in if writable { sendSpooled() } }
-            client.onClientClose = { [self] in endSpooledResponse(clientGone: true) }
+            client.observer = self
             spool.onProgress = { [self] in sendSpooled() }
             return
         }
@@ -621,8 +633,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         guard upstreamEnded, let spool = responseSpool else { return }
         responseSpool = nil
         spool.close()
-        client.onWritabilityChanged = nil
-        client.onClientClose = nil
+        client.observer = nil
         if !clientGone { client.sendEnd() }
         onFinish?(tries)
     }
@@ -631,6 +642,24 @@ final class ProxyRequest: UpstreamResponseDelegate {
         // The head may wait for body bytes of the same read, not longer (a stream's first event may be far off).
         if responseHeadSent, !finished, !tunneling { client.flushHead() }
         readMore()
+    }
+
+    // MARK: Client events
+
+    func exchangeWritabilityChanged(_ writable: Bool) {
+        // A tunnel follows the client's writability through its own callback.
+        guard writable, !tunneling else { return }
+        sendSpooled()
+        readMore()
+    }
+
+    func exchangeClientClosed() {
+        // Once the upstream ended, only spooled bytes were left for the client.
+        if upstreamEnded {
+            endSpooledResponse(clientGone: true)
+        } else {
+            clientClosed()
+        }
     }
 
     // MARK: Upgrade (WebSocket) tunnel
@@ -844,6 +873,7 @@ final class ProxyRequest: UpstreamResponseDelegate {
         requestSpool?.close()
         requestSpool = nil
         group.endAttempt(attempt)
+        client.observer = nil
         client.onClientClose = nil
         client.onWritabilityChanged = nil
         if !tries.isEmpty, let sink = variableSink, sink.wantsUpstreamVariables {

@@ -84,6 +84,7 @@ public struct ProxyTemplate: Sendable, Hashable, CustomStringConvertible {
     }
 
     public func render(_ variables: RequestVariables, proxy: ProxyVariables) -> String {
+        if segments.count == 1, case .front(let template) = segments[0] { return template.render(variables) }
         var out = ""
         for segment in segments {
             switch segment {

@@ -123,7 +123,15 @@ public final class UpstreamGroup: Sendable {
 
     /// Whether `attempt`'s server list is empty (an app pool with no worker accepting yet).
     func hasNoServers(_ attempt: Attempt) -> Bool {
-        state.withLockedValue { $0.generations[attempt.generation]?.addresses.isEmpty ?? true }
+        state.withLockedValue { Self.withGeneration(attempt.generation, in: &$0) { $0.addresses.isEmpty } ?? true }
+    }
+
+    /// Runs `body` on a generation in place. Reading one out of the dictionary copies it (its
+    /// balancer's arrays included), and this runs a few times per proxied request.
+    private static func withGeneration<Result>(_ generation: Int, in state: inout State,
+                                               _ body: (inout Generation) -> Result) -> Result? {
+        guard let index = state.generations.index(forKey: generation) else { return nil }
+        return body(&state.generations.values[index])
     }
 
     /// Runs `callback` (on any thread) once the servers are replaced after `generation`;
@@ -143,12 +151,13 @@ public final class UpstreamGroup: Sendable {
 
     func beginAttempt(clientAddress: [UInt8], hashKey: String, maxTries: Int) -> Attempt {
         state.withLockedValue { state in
-            // One hash lookup, then the entry is mutated in place through `values[index]`.
-            let index = state.generations.index(forKey: state.current)!
-            let peers = state.generations.values[index].balancer.beginAttempt(
-                clientAddress: clientAddress, hashKey: hashKey, maxTries: maxTries)
-            state.generations.values[index].attempts += 1
-            return Attempt(generation: state.current, peers: peers)
+            // One hash lookup, then the entry is mutated in place.
+            let current = state.current
+            let peers = Self.withGeneration(current, in: &state) { generation in
+                generation.attempts += 1
+                return generation.balancer.beginAttempt(clientAddress: clientAddress, hashKey: hashKey, maxTries: maxTries)
+            }!
+            return Attempt(generation: current, peers: peers)
         }
     }
 
@@ -156,9 +165,10 @@ public final class UpstreamGroup: Sendable {
         let now = monotonicMilliseconds()
         // Mutated in place in the dictionary: a copy out and back would copy the balancer's arrays per request.
         let picked = state.withLockedValue { state -> (UpstreamAddress, String)? in
-            guard let index = state.generations.index(forKey: attempt.generation),
-                  let peer = state.generations.values[index].balancer.pick(&attempt.peers, now: now) else { return nil }
-            return (state.generations.values[index].addresses[peer.index], state.generations.values[index].names[peer.index])
+            Self.withGeneration(attempt.generation, in: &state) { generation -> (UpstreamAddress, String)? in
+                guard let peer = generation.balancer.pick(&attempt.peers, now: now) else { return nil }
+                return (generation.addresses[peer.index], generation.names[peer.index])
+            } ?? nil
         }
         attempt.currentAddress = picked?.0
         attempt.currentName = picked?.1 ?? ""
@@ -170,11 +180,11 @@ public final class UpstreamGroup: Sendable {
     func release(_ attempt: inout Attempt, failed: Bool) {
         let now = monotonicMilliseconds()
         let disabled = state.withLockedValue { state -> UpstreamAddress? in
-            guard let index = state.generations.index(forKey: attempt.generation) else { return nil }
-            let event = state.generations.values[index].balancer.release(&attempt.peers, outcome: failed ? .failure : .success,
-                                                                         now: now)
-            if case .temporarilyDisabled(let peer) = event { return state.generations.values[index].addresses[peer.index] }
-            return nil
+            Self.withGeneration(attempt.generation, in: &state) { generation -> UpstreamAddress? in
+                let event = generation.balancer.release(&attempt.peers, outcome: failed ? .failure : .success, now: now)
+                if case .temporarilyDisabled(let peer) = event { return generation.addresses[peer.index] }
+                return nil
+            } ?? nil
         }
         if let disabled {
             logger.warning("upstream server temporarily disabled while connecting to upstream \"\(name)\", upstream: \"\(disabled)\"")
@@ -186,8 +196,9 @@ public final class UpstreamGroup: Sendable {
     /// The request is over: its server list may go once no other request uses it.
     func endAttempt(_ attempt: Attempt) {
         state.withLockedValue { state in
-            state.generations[attempt.generation]?.attempts -= 1
-            Self.dropIfDrained(attempt.generation, in: &state)
+            Self.withGeneration(attempt.generation, in: &state) { $0.attempts -= 1 }
+            // The current list always stays.
+            if attempt.generation != state.current { Self.dropIfDrained(attempt.generation, in: &state) }
         }
     }
 

@@ -200,6 +200,8 @@ final class UpstreamConnection {
     var idleTimer: Scheduled<Void>?
     /// When an idle pooled connection expires (`keepalive_timeout`); nil while a request uses it.
     var idleDeadline: NIODeadline?
+    /// The pool of this connection's event loop, once it has been pooled (weak: the pool holds its idle connections).
+    weak var loopPool: ConnectionPool.LoopPool?
 
     init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress) {
         self.channel = channel

@@ -230,26 +230,34 @@ struct UpstreamResponseParser {
     /// `Name: value`, nginx's way: a name of token bytes (no leading whitespace: no obs-fold),
     /// the value trimmed of spaces and tabs, no NUL, CR or LF inside.
     private static func splitHeaderLine(_ line: Bytes) throws(UpstreamResponseError) -> (name: Bytes, value: Bytes) {
-        var colon: Int?
-        var index = line.startIndex
-        while index < line.endIndex {
-            let byte = line[index]
+        // Raw loads: the line's bounds are checked once here, not per byte (this runs for every header line).
+        guard let base = line.base.baseAddress else { throw .invalid("invalid header") }
+        let start = line.startIndex
+        let end = line.endIndex
+        var colon = -1
+        var index = start
+        while index < end {
+            let byte = base.load(fromByteOffset: index, as: UInt8.self)
             if byte == UInt8(ascii: ":") { colon = index; break }
             guard isTokenByte(byte) else { throw .invalid("invalid header") }
             index += 1
         }
-        guard let colon, colon > line.startIndex else { throw .invalid("invalid header") }
+        guard colon > start else { throw .invalid("invalid header") }
         var valueStart = colon + 1
-        var valueEnd = line.endIndex
-        while valueStart < valueEnd, line[valueStart] == UInt8(ascii: " ") || line[valueStart] == UInt8(ascii: "\t") { valueStart += 1 }
-        while valueEnd > valueStart, line[valueEnd - 1] == UInt8(ascii: " ") || line[valueEnd - 1] == UInt8(ascii: "\t") { valueEnd -= 1 }
+        var valueEnd = end
+        func isBlank(_ offset: Int) -> Bool {
+            let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+            return byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+        }
+        while valueStart < valueEnd, isBlank(valueStart) { valueStart += 1 }
+        while valueEnd > valueStart, isBlank(valueEnd - 1) { valueEnd -= 1 }
         var check = valueStart
         while check < valueEnd {
-            let byte = line[check]
+            let byte = base.load(fromByteOffset: check, as: UInt8.self)
             if byte == 0 || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") { throw .invalid("invalid header") }
             check += 1
         }
-        return (line[line.startIndex..<colon], line[valueStart..<valueEnd])
+        return (line.base[start..<colon], line.base[valueStart..<valueEnd])
     }
 
     /// Notes `Transfer-Encoding`, `Content-Length` and `Connection` (compared as bytes: no strings for the usual headers).

@@ -61,3 +61,14 @@ import Testing
         #expect(queue.next() == 400)
     }
 }
+
+@Suite struct TriedPeersTests {
+    /// The first 64 peers live in one word, the others in a set; both answer the same.
+    @Test func bitsAndOverflow() {
+        var tried = TriedPeers()
+        for index in [0, 5, 63, 64, 200] { #expect(!tried.contains(index)) }
+        for index in [0, 63, 64, 200] { tried.insert(index) }
+        for index in [0, 63, 64, 200] { #expect(tried.contains(index)) }
+        for index in [1, 62, 65, 199] { #expect(!tried.contains(index)) }
+    }
+}

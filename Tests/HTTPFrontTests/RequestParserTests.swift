@@ -69,6 +69,41 @@ import Testing
         }
     }
 
+    /// Framing and keep-alive come from what the parser noted of the headers (any case), with
+    /// nginx's refusals and reasons.
+    @Test func framingFromHeadersNotedWhileParsing() throws {
+        #expect(try head("POST / HTTP/1.1\r\nhOsT: x\r\ncontent-LENGTH: 12\r\n\r\n").framing == .length(12))
+        #expect(try head("POST / HTTP/1.1\r\nHost: x\r\nTRANSFER-encoding: chunked\r\n\r\n").framing == .chunked)
+        #expect(try head("GET / HTTP/1.0\r\n\r\n").framing == .none)
+        #expect(try !head("GET / HTTP/1.1\r\nHost: x\r\nCONNECTION: Close\r\n\r\n").wantsKeepAlive)
+        #expect(try head("GET / HTTP/1.1\r\nHost: x\r\n\r\n").hasConnectionHeader == false)
+        #expect(try head("GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n").hasConnectionHeader)
+        let refusals: [(String, String)] = [
+            ("GET / HTTP/1.1\r\nHost: x\r\nhost: y\r\n\r\n", "client sent duplicate host header"),
+            ("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "client sent HTTP/1.1 request without \"Host\" header"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\ncontent-length: 1\r\n\r\n",
+             "client sent duplicate header line: \"Content-Length\""),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n", "client sent invalid \"Content-Length\" header"),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n", "client sent invalid \"Content-Length\" header"),
+        ]
+        for (text, reason) in refusals {
+            #expect(throws: RequestParseError.bad(reason)) { try parse(text) }
+        }
+        // A name nginx ignores (`ignore_invalid_headers on`) is not counted either.
+        #expect(try head("GET / HTTP/1.1\r\nHost: x\r\nHost.bad: y\r\n\r\n").headers["host"] == ["x"])
+    }
+
+    @Test func anEmptyReadAsksForMore() throws {
+        var parser = HTTPRequestParser()
+        var buffer = ByteBuffer()
+        #expect(try parser.next(&buffer) == nil)
+        buffer = ByteBuffer(string: "\r\n")
+        #expect(try parser.next(&buffer) == nil)
+        buffer.writeString("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        guard case .head(let box)? = try parser.next(&buffer) else { Issue.record("no head"); return }
+        #expect(box.head.target == "/")
+    }
+
     @Test func largeHeaderBuffers() {
         let limits = HTTPRequestParser.Limits(largeBufferSize: 100, largeBufferCount: 2)
         #expect(throws: RequestParseError(status: .uriTooLong, reason: "client sent too long URI")) {

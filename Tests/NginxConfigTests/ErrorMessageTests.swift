@@ -59,7 +59,7 @@ import Testing
         Case(events + "http {\n  server {\n    listen [::1;\n  }\n}\n", #"invalid host in "[::1" of the "listen" directive"#, line: 4),
         Case(events + "http {\n  server {\n    listen unix:;\n  }\n}\n", #"no path in the unix domain socket in "unix:" of the "listen" directive"#, line: 4),
         Case(events + "http {\n  server {\n    listen 80 fast;\n  }\n}\n", #"invalid parameter "fast""#, line: 4),
-        Case(events + "http {\n  server {\n    listen 443 ssl;\n  }\n}\n", #"the "ssl" parameter of the "listen" directive is not supported by gantry"#, line: 4),
+        Case(events + "http {\n  server {\n    listen 443 http2;\n  }\n}\n", #"the "http2" parameter of the "listen" directive is not supported by gantry"#, line: 4),
         Case(events + "http {\n  server { listen 80 default_server; }\n  server { listen 80 default_server; }\n}\n",
              "a duplicate default server for 0.0.0.0:80", line: 4),
         Case(events + "http {\n  server {\n    listen 80;\n    listen 0.0.0.0:80;\n  }\n}\n", "a duplicate listen 0.0.0.0:80", line: 5),

@@ -156,10 +156,17 @@ import Testing
         #expect(configuration.directives.first?.name == "daemon")
     }
 
-    @Test func sslDirectivesWarnThatTheyHaveNoEffect() throws {
-        let configuration = try load("ssl_protocols TLSv1.2 TLSv1.3;")
-        #expect(configuration.warnings.map(\.message) == [#""ssl_protocols" directive has no effect: gantry serves no TLS"#])
-        #expect(configuration.warnings.first?.location?.line == 3)
+    @Test func tlsSettingsGantryDoesNotApplyWarn() throws {
+        let configuration = try load("ssl_protocols TLSv1.2 TLSv1.3;\nssl_session_cache shared:SSL:10m;")
+        #expect(configuration.warnings.map(\.message) == [#""ssl_session_cache" directive has no effect in gantry (swift-nio-ssl's defaults apply)"#])
+        #expect(configuration.warnings.first?.location?.line == 4)
+    }
+
+    @Test func tlsValuesThatWouldOpenAHoleAreRefused() throws {
+        #expect(try load("ssl_verify_client off;").warnings.isEmpty)
+        for text in ["ssl_verify_client on;", "ssl_verify_client optional;", "ssl_early_data on;", "ssl_reject_handshake on;"] {
+            #expect(throws: ConfigError.self) { try load(text) }
+        }
     }
 
     @Test func conflictingServerNamesWarnWithoutLocation() throws {

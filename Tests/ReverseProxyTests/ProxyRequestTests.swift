@@ -61,6 +61,7 @@ final class FakeClient: ProxyTunnelClient, ProxyVariableSink {
     var acceptsFileRegions: Bool { true }
     var onWritabilityChanged: ((Bool) -> Void)?
     var onClientClose: (() -> Void)?
+    var observer: (any ExchangeObserver)?
     var seen = Seen()
     let done: EventLoopPromise<Seen>
     var tunnelInput: ((ByteBuffer?) -> Void)?

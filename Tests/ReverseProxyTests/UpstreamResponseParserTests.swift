@@ -157,6 +157,36 @@ import Testing
         #expect(!info.upgrade)
     }
 
+    /// `setNames` (every `proxy_set_header` name) keeps the client's headers of those names back
+    /// even when the list given leaves them out (set to a constant ""), whatever the length mask says.
+    @Test func setHeaderNamesKeepClientHeadersBack() {
+        var client = HTTPHeaders()
+        client.add(name: "host", value: "example.com")
+        client.add(name: "accept-ENCODING", value: "gzip")
+        client.add(name: "X-Other", value: "1")
+        let set: [(name: String, value: String)] = [("Host", "backend")]
+        let names = ["Host", "Accept-Encoding", "TE"]
+        for mask in [HeaderRules.lengthBits(names), UInt64.max] {
+            var buffer = ByteBuffer()
+            _ = HeaderRules.writeUpstreamRequestHead(into: &buffer, method: "GET", uri: "/", version: .http1_1,
+                                                     setHeaders: set, client: client, passClientHeaders: true,
+                                                     framing: .none, setNameLengths: mask, setNames: names)
+            #expect(String(buffer: buffer) == "GET / HTTP/1.1\r\nHost: backend\r\nX-Other: 1\r\n\r\n")
+        }
+        #expect(HeaderRules.lengthBits(["TE", "Host", String(repeating: "a", count: 70)]) == (1 << 2 | 1 << 4 | 1 << 63) as UInt64)
+    }
+
+    /// Kept lines in the usual form are copied in runs; others (no space after the colon, LF only,
+    /// trailing blanks) are written out again; the result is the same either way.
+    @Test func clientHeaderLinesCopiedInRunsOrRewritten() throws {
+        let text = "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nServer: x\r\nC:3\r\nD: 4  \r\nE: 5\nF: 6\r\n"
+            + "G: 7\r\nX-Hidden: h\r\nH: \r\n\r\n"
+        guard case .head(let head) = try events(text).events.first else { Issue.record("no head"); return }
+        var lines = ByteBuffer(string: "before\r\n")
+        HeaderRules.writeClientResponseHeaderLines(head, hidden: ["x-hidden", "date"], redirects: [], into: &lines)
+        #expect(String(buffer: lines) == "before\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: \r\n")
+    }
+
     @Test func clientHeaderLinesAreFilteredAsBytes() throws {
         let text = "HTTP/1.1 302 Found\r\nServer: up\r\nDate: now\r\nLocation: http://backend/a\r\n"
             + "Connection: keep-alive, X-Drop\r\nX-Drop: 1\r\nKeep-Alive: timeout=5\r\nX-Secret: s\r\n"

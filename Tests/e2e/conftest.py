@@ -38,6 +38,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=10.0) -> int:
+    """Sends `sig` to a running process and waits for it, killing it past `timeout`."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def wait_for_endpoint(endpoint, proc=None, timeout=15.0):
     """Wait until `endpoint` accepts: ("host", port) for TCP or a unix socket path (str)."""
     deadline = time.monotonic() + timeout
@@ -74,17 +86,12 @@ class GantryProcess:
                 raise AssertionError(f"gantry did not start listening on {endpoint}:\n{self.output()}")
 
     def output(self) -> str:
-        self._stderr.flush()
+        if not self._stderr.closed:
+            self._stderr.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout)
         self._stderr.close()
         return self.proc.returncode
 

@@ -7,6 +7,8 @@ import time
 import urllib.error
 import urllib.request
 
+from conftest import stop_process
+
 APPS = pathlib.Path(__file__).resolve().parent / "apps"
 
 
@@ -82,13 +84,7 @@ class Stack:
         return False
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, timeout)
         self._log.close()
         # SwiftNIO's warning for work scheduled on a stopped event loop (a future crash).
         assert "Cannot schedule tasks on an EventLoop" not in self.log_path.read_text(errors="replace"), \
