@@ -46,6 +46,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        server.connectionOpened()
         if case .tcp = bind, let address = context.channel.remoteAddress, let ip = address.ipAddress {
             peer = .inet(ip: ip, port: address.port ?? 0)
         }
@@ -56,6 +57,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
     /// drop them so the connection's objects are freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        server.connectionClosed()
         sink = nil
         idleTimer?.cancel()
         idleTimer = nil

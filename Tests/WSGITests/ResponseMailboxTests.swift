@@ -59,3 +59,11 @@ private func eventually(_ condition: () -> Bool) async -> Bool {
     #expect(await eventually { recorder.jobs == [1, 2, 3, 4, 5, 6] })
     try await group.shutdownGracefully()
 }
+
+/// A worker holding connections waits before accepting, longer the more it holds, bounded.
+@Test func acceptDelayGrowsWithHeldConnectionsAndIsBounded() {
+    #expect(InheritedListener.acceptDelay(openConnections: 0) == 0)
+    #expect(InheritedListener.acceptDelay(openConnections: 5) == 100)
+    #expect(InheritedListener.acceptDelay(openConnections: 16) == 320)
+    #expect(InheritedListener.acceptDelay(openConnections: 5000) == 320)
+}
