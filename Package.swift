@@ -2,7 +2,7 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [.enableUpcomingFeature("ExistentialAny")]
-/// The per-request modules (front, proxy, balancer): release builds skip the run-time exclusivity
+/// The per-request modules (front, proxy, balancer, WSGI worker): release builds skip the run-time exclusivity
 /// checks (about 5% of a proxied request's instructions); debug builds and tests keep them.
 let hotPath: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
@@ -52,7 +52,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        ], swiftSettings: hotPath),
         .executableTarget(name: "gantry", dependencies: [
             "NginxConfig", "HTTPFront", "ReverseProxy", "WSGI", "Supervisor", "Balancer",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -243,6 +243,24 @@ public final class PythonAPI: @unchecked Sendable {
         defer { Py_DecRef(encoded) }
         return withBytes(encoded) { Array($0) }
     }
+    /// Calls `body` with the latin-1 bytes of a `str`: in place for ASCII text
+    /// (nearly every status and header; no copy), else through a bytes object.
+    /// False, with a Python error set, when the text is not latin-1.
+    public func withLatin1(_ object: Obj, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        if let asUTF8 = PyUnicode_AsUTF8AndSize {
+            var length = 0
+            if let pointer = asUTF8(object, &length) {
+                let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+                if !bytes.contains(where: { $0 >= 0x80 }) { body(bytes); return true }
+            } else {
+                PyErr_Clear()
+            }
+        }
+        guard let encoded = PyUnicode_AsLatin1String(object) else { return false }
+        defer { Py_DecRef(encoded) }
+        withBytes(encoded) { body($0) }
+        return true
+    }
     /// `str(object)` as a Swift string (for messages).
     public func describe(_ object: Obj) -> String {
         guard let text = PyObject_Str(object) else { PyErr_Clear(); return "<unprintable>" }

@@ -9,6 +9,7 @@ final class PythonWorker: @unchecked Sendable {
     typealias Obj = PyObjectPointer
     let context: WSGIPythonContext
     let queue: RequestQueue
+    let slot: RunningSlot
     let log: ErrorLog
     let onJobDone: @Sendable (WSGIJob) -> Void
     var api: PythonAPI { context.api }
@@ -32,10 +33,14 @@ final class PythonWorker: @unchecked Sendable {
     private var pending: [ResponsePart] = []
     private var pendingBytes = 0
     private var reportedOverflow = false
+    /// Responses in a row that were let wait for the next one.
+    private var waitedInRow = 0
+    static let maxWaitingInRow = Int(getenv("GANTRY_WSGI_BATCH").flatMap { Int(String(cString: $0)) } ?? 3)
 
-    init(context: WSGIPythonContext, queue: RequestQueue, log: ErrorLog, onJobDone: @escaping @Sendable (WSGIJob) -> Void) {
+    init(context: WSGIPythonContext, queue: RequestQueue, slot: RunningSlot, log: ErrorLog, onJobDone: @escaping @Sendable (WSGIJob) -> Void) {
         self.context = context
         self.queue = queue
+        self.slot = slot
         self.log = log
         self.onJobDone = onJobDone
     }
@@ -55,9 +60,11 @@ final class PythonWorker: @unchecked Sendable {
         emptyInput = makeInput(token: -1)
         threadState = api.PyEval_SaveThread()
         while let job = queue.pop() {
+            slot.set(job)
             api.PyEval_RestoreThread(threadState)
             handle(job)
             threadState = api.PyEval_SaveThread()
+            slot.set(nil)
             onJobDone(job)
         }
     }
@@ -238,7 +245,14 @@ final class PythonWorker: @unchecked Sendable {
         let bytes = pendingBytes
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        if !job.send(parts, bytes: bytes, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
+        // A finished response may wait for the next ones (see `ResponseMailbox`) when more
+        // requests are queued, a few in a row at most.
+        var mayWait = false
+        if ended {
+            mayWait = waitedInRow < Self.maxWaitingInRow && queue.hasWaiting
+            waitedInRow = mayWait ? waitedInRow + 1 : 0
+        }
+        if !job.send(parts, bytes: bytes, ends: ended, mayWait: mayWait, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
     }
 
     /// The app's iterable is exhausted: end the response.
@@ -287,10 +301,10 @@ final class PythonWorker: @unchecked Sendable {
             head.wantsClose = true
             var buffer = ByteBufferAllocator().buffer(capacity: body.utf8.count)
             buffer.writeString(body)
-            _ = job.send([.head(head), .body(buffer), .end(complete: true)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .body(buffer), .end(complete: true)], bytes: 0, ends: true, waiting: { _ in })
         } else {
             ended = true
-            _ = job.send([.end(complete: false)], bytes: 0, waiting: { _ in })
+            _ = job.send([.end(complete: false)], bytes: 0, ends: true, waiting: { _ in })
         }
     }
 
@@ -322,11 +336,11 @@ final class PythonWorker: @unchecked Sendable {
         ended = true
         if job.isHead || head.forbidsBody || length == 0 {
             close(fd)
-            _ = job.send([.head(head), .end(complete: true)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .end(complete: true)], bytes: 0, ends: true, waiting: { _ in })
         } else {
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
             let region = FileRegion(fileHandle: handle, readerIndex: offset, endIndex: offset + length)
-            _ = job.send([.head(head), .file(region), .end(complete: complete)], bytes: 0, waiting: { _ in })
+            _ = job.send([.head(head), .file(region), .end(complete: complete)], bytes: 0, ends: true, waiting: { _ in })
         }
         return true
     }
@@ -427,9 +441,11 @@ final class PythonWorker: @unchecked Sendable {
             api.setError(api.typeError, "status must be str, not \(api.describe(api.type(of: status)))")
             return nil
         }
-        guard let statusBytes = api.swiftLatin1(status) else { return nil }
+        var made: Result<ResponseHead, ResponseHeadError>?
+        guard api.withLatin1(status, { bytes in made = Result { () throws(ResponseHeadError) in try ResponseHead(statusBytes: bytes) } }),
+              let made else { return nil }
         do {
-            var newHead = try ResponseHead(status: statusBytes)
+            var newHead = try made.get()
             let headerCount = api.PySequence_Size(headers)
             guard headerCount >= 0 else { return nil }
             guard api.isList(headers) || api.isTuple(headers) else {
@@ -445,8 +461,16 @@ final class PythonWorker: @unchecked Sendable {
                     api.setError(api.typeError, "each response header must be a (str, str) tuple")
                     return nil
                 }
-                guard let nameBytes = api.swiftLatin1(name), let valueBytes = api.swiftLatin1(value) else { return nil }
-                try newHead.append(name: nameBytes, value: valueBytes)
+                // Checked and encoded straight from the str objects' bytes (no arrays).
+                var failure: ResponseHeadError?
+                var convertedBoth = false
+                _ = api.withLatin1(name) { nameBytes in
+                    convertedBoth = api.withLatin1(value) { valueBytes in
+                        do throws(ResponseHeadError) { try newHead.append(name: nameBytes, value: valueBytes) } catch { failure = error }
+                    }
+                }
+                guard convertedBoth else { return nil }  // not latin-1: Python's error is set
+                if let failure { throw failure }
             }
             head = newHead
         } catch {

@@ -3,6 +3,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
+import Synchronization
 
 /// Requests waiting for a Python thread. Python threads block here with the
 /// GIL released.
@@ -15,24 +17,38 @@ final class RequestQueue: @unchecked Sendable {
     func push(_ job: WSGIJob) {
         monitor.withLock {
             jobs.append(job)
+            waiting.wrappingAdd(1, ordering: .relaxed)
             monitor.signal()
         }
     }
 
-    /// Rounds of yielding before a Python thread sleeps: under load the next
-    /// request comes within microseconds, and waking a sleeping thread costs the
-    /// event loop a futex syscall per request. Yielding (not busy-waiting) lets
-    /// other runnable threads have the core meanwhile.
-    static let spinRounds = 64
+    /// Jobs waiting, readable without the lock (for the spin in `pop`).
+    private let waiting = Atomic<Int>(0)
+
+    /// How long a Python thread yields the core, waiting for the next request,
+    /// before it sleeps: under load the next request comes within microseconds,
+    /// and a sleep costs both threads a futex call and a context switch (each
+    /// dear on a virtual machine). Yielding, not busy-waiting, lets the event
+    /// loop (or anything else runnable) have the core meanwhile. Two bounds: a
+    /// count of rounds, which is what costs CPU when nothing else wants the core
+    /// (each round is a system call), and a time, for when each yield does give
+    /// the core away for long.
+    static let spinRounds: Int = getenv("GANTRY_WSGI_SPIN").flatMap { Int(String(cString: $0)) } ?? 64
+    static let spinNanoseconds: UInt64 = getenv("GANTRY_WSGI_SPIN_US").flatMap { UInt64(String(cString: $0)) }.map { $0 * 1000 } ?? 1_000_000
+
+    /// Whether requests wait for a Python thread (a hint: read without the lock).
+    var hasWaiting: Bool { waiting.load(ordering: .relaxed) > 0 }
 
     /// The next request, or nil once closed.
     func pop() -> WSGIJob? {
-        for _ in 0..<Self.spinRounds {
-            if let job = monitor.withLock({ () -> WSGIJob? in
-                guard head < jobs.count else { return nil }
-                return take()
-            }) { return job }
-            sched_yield()
+        if waiting.load(ordering: .relaxed) == 0, Self.spinRounds > 0 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            var rounds = 0
+            repeat {
+                sched_yield()
+                rounds += 1
+            } while waiting.load(ordering: .relaxed) == 0 && rounds < Self.spinRounds
+                && DispatchTime.now().uptimeNanoseconds - start < Self.spinNanoseconds
         }
         return monitor.withLock {
             while head == jobs.count {
@@ -47,6 +63,7 @@ final class RequestQueue: @unchecked Sendable {
     private func take() -> WSGIJob {
         let job = jobs[head]
         head += 1
+        waiting.wrappingSubtract(1, ordering: .relaxed)
         if head > 64 && head * 2 > jobs.count {
             jobs.removeFirst(head)
             head = 0

@@ -19,39 +19,41 @@ public enum ResponseHeadError: Error, Equatable, Sendable, CustomStringConvertib
     }
 }
 
-/// A validated response head from `start_response`: raw latin-1 bytes.
+/// A validated response head from `start_response`: raw latin-1 bytes, kept
+/// already encoded (`200 OK\r\nName: value\r\n…`) in one buffer, so the
+/// event loop copies one buffer per response instead of walking (and
+/// retaining) arrays made on the Python thread.
 public struct ResponseHead: Sendable, Equatable {
     public var statusCode: Int
-    /// `200 OK` (the status line without the protocol).
-    public var status: [UInt8]
-    public var headers: [(name: [UInt8], value: [UInt8])]
+    /// The status line without the protocol, then each header line, CRLF-ended.
+    public private(set) var encoded: ByteBuffer
+    public private(set) var headerCount = 0
     public var contentLength: Int?
     /// The app asked for `Connection: close`.
     public var wantsClose = false
     var hasDate = false
     var hasServer = false
 
-    public static func == (lhs: ResponseHead, rhs: ResponseHead) -> Bool {
-        lhs.status == rhs.status && lhs.contentLength == rhs.contentLength && lhs.wantsClose == rhs.wantsClose
-            && lhs.headers.count == rhs.headers.count
-            && zip(lhs.headers, rhs.headers).allSatisfy { $0.name == $1.name && $0.value == $1.value }
+    public init(status: [UInt8]) throws(ResponseHeadError) {
+        try self.init(statusBytes: status)
     }
 
-    public init(status: [UInt8]) throws(ResponseHeadError) {
-        self.status = status
+    public init<Bytes: Collection<UInt8>>(statusBytes status: Bytes) throws(ResponseHeadError) {
         self.statusCode = try Self.validateStatus(status)
-        self.headers = []
+        encoded = ByteBufferAllocator().buffer(capacity: 256)
+        encoded.writeBytes(status)
+        encoded.writeStaticString("\r\n")
     }
 
     /// `NNN` or `NNN Reason`, no control characters.
-    static func validateStatus(_ status: [UInt8]) throws(ResponseHeadError) -> Int {
-        let text = String(decoding: status, as: UTF8.self)
-        guard status.count >= 3, status[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), status[0] != 0x30,
-              status.count == 3 || status[3] == 0x20,
+    static func validateStatus<Bytes: Collection<UInt8>>(_ status: Bytes) throws(ResponseHeadError) -> Int {
+        let digits = Array(status.prefix(4))
+        guard digits.count >= 3, digits[0..<3].allSatisfy({ (0x30...0x39).contains($0) }), digits[0] != 0x30,
+              digits.count == 3 || digits[3] == 0x20,
               !status.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
-            throw .invalidStatus(text)
+            throw .invalidStatus(String(decoding: status, as: UTF8.self))
         }
-        return Int(status[0] - 0x30) * 100 + Int(status[1] - 0x30) * 10 + Int(status[2] - 0x30)
+        return Int(digits[0] - 0x30) * 100 + Int(digits[1] - 0x30) * 10 + Int(digits[2] - 0x30)
     }
 
     static let hopByHop: Set<String> = [
@@ -62,39 +64,76 @@ public struct ResponseHead: Sendable, Equatable {
     /// control characters in the value, no hop-by-hop header (`Connection: close`
     /// is honoured, as gunicorn does, by closing after the response).
     public mutating func append(name: [UInt8], value: [UInt8]) throws(ResponseHeadError) {
+        var failure: ResponseHeadError?
+        name.withUnsafeBytes { name in
+            value.withUnsafeBytes { value in
+                do throws(ResponseHeadError) { try append(name: name, value: value) } catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    public mutating func append(name: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(ResponseHeadError) {
         guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
             throw .invalidHeaderName(String(decoding: name, as: UTF8.self))
         }
         guard !value.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else {
             throw .invalidHeaderValue(name: String(decoding: name, as: UTF8.self))
         }
-        // Only names of a length that can be special are looked at closely.
-        guard [4, 6, 10, 14, 2, 7, 8, 17, 18, 19].contains(name.count) else {
-            headers.append((name, value))
-            return
-        }
-        let nameText = String(decoding: name, as: UTF8.self)
-        let lower = nameText.lowercased()
-        switch lower {
+        // Only names of a length that can be special are looked at closely,
+        // compared as bytes (no String per header).
+        switch Self.special(name) {
+        case nil:
+            break
         case "connection":
             let tokens = String(decoding: value, as: UTF8.self).lowercased().split(separator: ",").map { $0.trimmingCharacters() }
-            guard tokens.allSatisfy({ $0 == "close" || $0 == "keep-alive" }) else { throw .hopByHopHeader(nameText) }
+            guard tokens.allSatisfy({ $0 == "close" || $0 == "keep-alive" }) else { throw .hopByHopHeader(String(decoding: name, as: UTF8.self)) }
             if tokens.contains("close") { wantsClose = true }
             return
         case "content-length":
-            let text = String(decoding: value, as: UTF8.self).trimmingSpaces
-            guard !text.isEmpty, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), text.utf8.count < 19, let length = Int(text) else {
-                throw .invalidContentLength(text)
+            guard let length = Self.decimal(value) else {
+                throw .invalidContentLength(String(decoding: value, as: UTF8.self).trimmingSpaces)
             }
-            if let existing = contentLength, existing != length { throw .invalidContentLength(text) }
+            if let existing = contentLength, existing != length {
+                throw .invalidContentLength(String(decoding: value, as: UTF8.self).trimmingSpaces)
+            }
             if contentLength != nil { return }
             contentLength = length
         case "date": hasDate = true
         case "server": hasServer = true
         default:
-            if Self.hopByHop.contains(lower) { throw .hopByHopHeader(nameText) }
+            throw .hopByHopHeader(String(decoding: name, as: UTF8.self))
         }
-        headers.append((name, value))
+        encoded.writeBytes(name)
+        encoded.writeStaticString(": ")
+        encoded.writeBytes(value)
+        encoded.writeStaticString("\r\n")
+        headerCount += 1
+    }
+
+    /// The names `append` treats specially (lowercased), hop-by-hop ones included; nil for the rest.
+    static let specialNames = ["connection", "content-length", "date", "server"] + hopByHop.sorted()
+    static let specialLengths = Set(specialNames.map(\.utf8.count))
+
+    static func special(_ name: UnsafeRawBufferPointer) -> String? {
+        guard specialLengths.contains(name.count) else { return nil }
+        return specialNames.first { candidate in
+            candidate.utf8.count == name.count && zip(candidate.utf8, name).allSatisfy { $0 == ($1 | 0x20) }
+        }
+    }
+
+    /// A Content-Length value: digits (spaces around allowed), under 19 of them.
+    static func decimal(_ value: UnsafeRawBufferPointer) -> Int? {
+        var start = 0, end = value.count
+        while start < end, value[start] == 0x20 || value[start] == 0x09 { start += 1 }
+        while end > start, value[end - 1] == 0x20 || value[end - 1] == 0x09 { end -= 1 }
+        guard end > start, end - start < 19 else { return nil }
+        var result = 0
+        for byte in value[start..<end] {
+            guard (0x30...0x39).contains(byte) else { return nil }
+            result = result * 10 + Int(byte - 0x30)
+        }
+        return result
     }
 
     static func isTokenCharacter(_ byte: UInt8) -> Bool {
@@ -145,14 +184,7 @@ public struct ResponsePlan: Equatable, Sendable {
     /// Writes the status line and headers (with `Date`, `Server`, framing and `Connection`).
     public func encode(_ head: ResponseHead, httpMinorVersion: Int, date: String, into buffer: inout ByteBuffer) {
         buffer.writeStaticString(httpMinorVersion >= 1 ? "HTTP/1.1 " : "HTTP/1.0 ")
-        buffer.writeBytes(head.status)
-        buffer.writeStaticString("\r\n")
-        for (name, value) in head.headers {
-            buffer.writeBytes(name)
-            buffer.writeStaticString(": ")
-            buffer.writeBytes(value)
-            buffer.writeStaticString("\r\n")
-        }
+        buffer.writeImmutableBuffer(head.encoded)
         if !head.hasServer { buffer.writeStaticString("Server: gantry\r\n") }
         if !head.hasDate {
             buffer.writeStaticString("Date: ")

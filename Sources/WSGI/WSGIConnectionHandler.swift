@@ -4,7 +4,7 @@ import NIOCore
 /// the bytes as they arrive), hands each to the Python threads as a `WSGIJob`, streams the body
 /// into it with backpressure, and frames the response parts that come back.
 /// One request at a time per connection; pipelined ones wait, in order.
-final class WSGIConnectionHandler: ChannelDuplexHandler {
+final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -46,6 +46,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        server.connectionOpened()
         if case .tcp = bind, let address = context.channel.remoteAddress, let ip = address.ipAddress {
             peer = .inet(ip: ip, port: address.port ?? 0)
         }
@@ -56,6 +57,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     /// drop them so the connection's objects are freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        server.connectionClosed()
         sink = nil
         idleTimer?.cancel()
         idleTimer = nil
@@ -232,7 +234,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     private var sink: ConnectionSink?
     private func connectionSink(_ context: ChannelHandlerContext) -> ConnectionSink {
         if let sink { return sink }
-        let made = ConnectionSink(eventLoop: context.eventLoop, handler: NIOLoopBound(self, eventLoop: context.eventLoop))
+        let made = ConnectionSink(mailbox: server.mailbox(for: context.eventLoop), handler: self, eventLoop: context.eventLoop)
         sink = made
         return made
     }
@@ -480,16 +482,27 @@ final class WSGIConnectionHandler: ChannelDuplexHandler {
     }
 }
 
-/// How a Python thread reaches its connection: always through the loop.
-struct ConnectionSink: ResponseSink {
-    let eventLoop: any EventLoop
+/// How a Python thread reaches its connection: always through the loop
+/// (responses through the worker's `ResponseMailbox`). A class, made once per
+/// connection: each job holds one reference, not a boxed copy of its fields.
+final class ConnectionSink: ResponseSink {
+    let mailbox: ResponseMailbox
     let handler: NIOLoopBound<WSGIConnectionHandler>
+    /// The same handler, as the mailbox's recipient.
+    let recipient: NIOLoopBound<any ResponseRecipient>
+    var eventLoop: any EventLoop { mailbox.eventLoop }
 
-    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?) {
-        eventLoop.execute { handler.value.deliver(jobID: jobID, parts: parts, written: written) }
+    init(mailbox: ResponseMailbox, handler: WSGIConnectionHandler, eventLoop: any EventLoop) {
+        self.mailbox = mailbox
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+        self.recipient = NIOLoopBound(handler, eventLoop: eventLoop)
+    }
+
+    func deliver(jobID: Int, parts: [ResponsePart], written: (@Sendable () -> Void)?, mayWait: Bool) {
+        mailbox.post(.init(handler: recipient, jobID: jobID, parts: parts, written: written), mayWait: mayWait)
     }
 
     func answerForServer(_ job: WSGIJob, status: String, then: @escaping @Sendable () -> Void) {
-        eventLoop.execute { handler.value.answerForServer(job, status: status, then: then) }
+        eventLoop.execute { [handler] in handler.value.answerForServer(job, status: status, then: then) }
     }
 }

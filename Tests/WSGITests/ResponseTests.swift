@@ -26,7 +26,7 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     #expect(throws: ResponseHeadError.hopByHopHeader("Connection")) { try head.append(name: bytes("Connection"), value: bytes("upgrade")) }
     try head.append(name: bytes("Connection"), value: bytes("close"))
     #expect(head.wantsClose)
-    #expect(head.headers.count == 2)
+    #expect(head.headerCount == 2)
 }
 
 @Test func contentLengthValidation() throws {
@@ -34,12 +34,26 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
     try head.append(name: bytes("Content-Length"), value: bytes(" 12 "))
     #expect(head.contentLength == 12)
     try head.append(name: bytes("content-length"), value: bytes("12"))
-    #expect(head.headers.count == 1)
+    #expect(head.headerCount == 1)
     #expect(throws: ResponseHeadError.self) { try head.append(name: bytes("Content-Length"), value: bytes("13")) }
     var other = try ResponseHead(status: bytes("200 OK"))
     for bad in ["-1", "1e3", "", "99999999999999999999"] {
         #expect(throws: ResponseHeadError.self) { try other.append(name: bytes("Content-Length"), value: bytes(bad)) }
     }
+}
+
+/// Special names are recognised as bytes, in any case; others of the same length are plain headers.
+@Test func specialHeaderNamesAnyCase() throws {
+    var head = try ResponseHead(status: bytes("200 OK"))
+    try head.append(name: bytes("DATE"), value: bytes("Sat, 21 Nov 2026 20:00:00 GMT"))
+    try head.append(name: bytes("sErVeR"), value: bytes("app"))
+    try head.append(name: bytes("CONTENT-LENGTH"), value: bytes("\t7"))
+    try head.append(name: bytes("Data"), value: bytes("x"))
+    try head.append(name: bytes("Content-Lengths"), value: bytes("x"))
+    #expect(head.hasDate && head.hasServer && head.contentLength == 7)
+    #expect(head.headerCount == 5)
+    #expect(throws: ResponseHeadError.hopByHopHeader("TRANSFER-ENCODING")) { try head.append(name: bytes("TRANSFER-ENCODING"), value: bytes("chunked")) }
+    #expect(throws: ResponseHeadError.hopByHopHeader("te")) { try head.append(name: bytes("te"), value: bytes("x")) }
 }
 
 @Test func framingDecisions() throws {
