@@ -7,9 +7,14 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if shutil.which("/usr/sbin/nginx") else None)
+# For the side-by-side test modules (`pytestmark = needs_nginx`). Scripts/install-deps installs
+# nginx-light, so CI never skips them.
+needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
 MIME_TYPES = ROOT / "nginx-compat/mime.types"
 
 

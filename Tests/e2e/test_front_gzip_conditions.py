@@ -7,9 +7,9 @@ import pytest
 
 from conftest import free_port
 from front_site import raw
-from nginx_oracle import NGINX, side_by_side
+from nginx_oracle import needs_nginx, side_by_side
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
+pytestmark = needs_nginx
 
 LOCATIONS = {
     "default": "",

@@ -7,10 +7,10 @@ import http.client
 import pytest
 
 from conftest import free_port
-from nginx_oracle import NGINX, side_by_side
+from nginx_oracle import needs_nginx, side_by_side
 from upstreams.harness import Upstream
 
-pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Scripts/install-deps installs nginx-light)")
+pytestmark = needs_nginx
 
 LOCATIONS = {
     "plain": "",
