@@ -17,6 +17,7 @@ REDIRECTS = {
     "/download/report.txt": "/protected/report.txt",
     "/download/with-args": "/protected/report.txt?x=1",
     "/download/named": "@fallback",
+    "/download/no-such-named": "@nowhere",
     "/download/unsafe": "/protected/../../etc/passwd",
     "/download/missing": "/protected/missing.txt",
 }

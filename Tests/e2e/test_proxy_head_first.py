@@ -6,15 +6,22 @@ import threading
 from upstreams.harness import Gantry, free_port, wait_for
 
 
+def read_request_head(conn):
+    """Reads up to the end of a request head; False when the peer closed first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    return True
+
+
 def serve_once(listener, release):
     conn, _ = listener.accept()
     with conn:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(65536)
-            if not chunk:
-                return
-            data += chunk
+        if not read_request_head(conn):
+            return
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         release.wait(10)
         conn.sendall(b"6\r\nhello\n\r\n0\r\n\r\n")
@@ -65,12 +72,7 @@ def serve_raw(listener, response, count):
     for _ in range(count):
         conn, _ = listener.accept()
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            read_request_head(conn)
             conn.sendall(response)
 
 
