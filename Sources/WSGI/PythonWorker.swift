@@ -1,6 +1,8 @@
 import CPython
+import Dispatch
 import Foundation
 import NIOCore
+import Synchronization
 
 /// One Python thread: takes requests from the queue and runs the app for them,
 /// holding the GIL only while in Python (it is released while waiting for the
@@ -45,26 +47,37 @@ final class PythonWorker: @unchecked Sendable {
         self.onJobDone = onJobDone
     }
 
+    /// Starts the thread and returns once its builtins exist: the event loop may
+    /// run requests with them (`runInline`) as soon as the worker listens.
     func start(name: String) {
-        let thread = Thread { [self] in run() }
+        let ready = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in run(ready: ready) }
         thread.name = name
         thread.stackSize = 16 << 20  // Python recursion wants a big stack
         thread.start()
+        ready.wait()
     }
 
-    private func run() {
+    private func run(ready: DispatchSemaphore) {
         _ = api.PyGILState_Ensure()
         startResponseFunction = PythonFunction.make(api: api, name: "start_response", owner: self, implementation: startResponseImplementation)
         writeFunction = PythonFunction.make(api: api, name: "write", owner: self, implementation: writeImplementation)
         readFunction = PythonFunction.make(api: api, name: "read", owner: self, implementation: readImplementation)
         emptyInput = makeInput(token: -1)
         threadState = api.PyEval_SaveThread()
-        while let job = queue.pop() {
+        ready.signal()
+        while let (job, continuing) = queue.pop() {
             slot.set(job)
             api.PyEval_RestoreThread(threadState)
-            handle(job)
+            if continuing, let result = handedOverResult {
+                handedOverResult = nil
+                respond(job, result)
+            } else {
+                handle(job)
+            }
             threadState = api.PyEval_SaveThread()
             slot.set(nil)
+            if queue.exclusive { queue.release() }
             onJobDone(job)
         }
     }
@@ -76,9 +89,59 @@ final class PythonWorker: @unchecked Sendable {
         return body()
     }
 
+    // MARK: Running a request on the event loop (`--threads 1`)
+
+    /// Whether the loop may run requests (`runInline`): off once the app uses `write()`.
+    let inlineAllowed = Atomic<Bool>(true)
+    /// The event loop's own Python thread state (made on its first request).
+    private var loopThreadState: UnsafeMutableRawPointer?
+    /// A request is running on the loop: nothing may wait for the loop.
+    private var runningOnLoop = false
+    /// The response the loop started and the Python thread iterates.
+    private var handedOverResult: Obj?
+
+    /// On the event loop, which owns the app (`RequestQueue.tryClaim`): runs a
+    /// request that has no body, as gunicorn's sync worker does, with no hand-off
+    /// to the Python thread and back (two context switches per request when the
+    /// two threads share a core). A response that is a list or tuple (most apps)
+    /// or a file is sent from here; any other iterable may stream for long and
+    /// wait for a slow client, so the Python thread iterates it
+    /// (`RequestQueue.handOver`). Returns true when the request is done.
+    func runInline(_ job: WSGIJob) -> Bool {
+        if let loopThreadState {
+            api.PyEval_RestoreThread(loopThreadState)
+        } else {
+            _ = api.PyGILState_Ensure()  // a thread state for this thread, kept for good
+        }
+        slot.set(job)
+        job.setOnLoop(true)
+        runningOnLoop = true
+        var done = true
+        if let result = begin(job) {
+            if api.isList(result) || api.isTuple(result) || api.type(of: result) == context.fileWrapperClass {
+                respond(job, result)
+            } else {
+                handedOverResult = result
+                done = false
+            }
+        }
+        runningOnLoop = false
+        job.setOnLoop(false)
+        loopThreadState = api.PyEval_SaveThread()
+        if done { slot.set(nil) } else { queue.handOver(job) }
+        return done
+    }
+
     // MARK: Running one request (GIL held)
 
     private func handle(_ job: WSGIJob) {
+        guard let result = begin(job) else { return }
+        respond(job, result)
+    }
+
+    /// Calls the app: its response iterable, or nil when the request is over
+    /// (abandoned, or the app failed and the failure was answered).
+    private func begin(_ job: WSGIJob) -> Obj? {
         self.job = job
         head = nil
         headersSent = false
@@ -86,15 +149,20 @@ final class PythonWorker: @unchecked Sendable {
         ended = false
         abandoned = job.isAbandoned
         reportedOverflow = false
-        defer { self.job = nil; pending.removeAll(keepingCapacity: true); pendingBytes = 0 }
-        if abandoned { return }
+        if abandoned { endRequest(); return nil }
         job.markStarted()
 
         guard let environ = makeEnviron(job) else {
             fail(job, "building the environ failed:\n\(context.runtime.takeErrorText())")
-            return
+            endRequest()
+            return nil
         }
-        guard let arguments = api.PyTuple_New(2) else { api.Py_DecRef(environ); fail(job, context.runtime.takeErrorText()); return }
+        guard let arguments = api.PyTuple_New(2) else {
+            api.Py_DecRef(environ)
+            fail(job, context.runtime.takeErrorText())
+            endRequest()
+            return nil
+        }
         _ = api.PyTuple_SetItem(arguments, 0, environ)
         api.Py_IncRef(startResponseFunction)
         _ = api.PyTuple_SetItem(arguments, 1, startResponseFunction)
@@ -102,12 +170,29 @@ final class PythonWorker: @unchecked Sendable {
         api.Py_DecRef(arguments)
         guard let result else {
             fail(job, "Error handling request \(requestDescription(job)):\n\(context.runtime.takeErrorText())")
-            return
+            endRequest()
+            return nil
         }
+        return result
+    }
+
+    private func endRequest() {
+        job = nil
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+    }
+
+    /// Sends the app's response iterable `result` (a new reference, consumed).
+    private func respond(_ job: WSGIJob, _ result: Obj) {
         defer {
             closeResult(result, job)
             api.Py_DecRef(result)
+            endRequest()
         }
+        iterate(job, result)
+    }
+
+    private func iterate(_ job: WSGIJob, _ result: Obj) {
         if api.type(of: result) == context.fileWrapperClass, trySendfile(result, job) { return }
         if api.isList(result) || api.isTuple(result) {
             let isList = api.isList(result)
@@ -248,11 +333,15 @@ final class PythonWorker: @unchecked Sendable {
         // A finished response may wait for the next ones (see `ResponseMailbox`) when more
         // requests are queued, a few in a row at most.
         var mayWait = false
-        if ended {
+        if ended, !runningOnLoop {
             mayWait = waitedInRow < Self.maxWaitingInRow && queue.hasWaiting
             waitedInRow = mayWait ? waitedInRow + 1 : 0
         }
-        if !job.send(parts, bytes: bytes, ends: ended, mayWait: mayWait, waiting: { wait in withoutGIL(wait) }) { abandoned = true }
+        // The loop cannot wait for its own socket to drain (see `write`).
+        let sent = runningOnLoop
+            ? job.send(parts, bytes: bytes, ends: ended, waiting: { _ in })
+            : job.send(parts, bytes: bytes, ends: ended, mayWait: mayWait, waiting: { wait in withoutGIL(wait) })
+        if !sent { abandoned = true }
     }
 
     /// The app's iterable is exhausted: end the response.
@@ -493,6 +582,12 @@ final class PythonWorker: @unchecked Sendable {
         if abandoned {
             api.setError(api.osError, "client disconnected")
             return nil
+        }
+        if runningOnLoop, inlineAllowed.exchange(false, ordering: .relaxed) {
+            // write() streams from inside the app call, which cannot move to the
+            // Python thread: its bytes wait on the loop until the call returns.
+            // Later requests go to the Python thread, where write() waits for a slow client.
+            log.info("the app calls write(): its requests run on the Python thread from now on (pid \(getpid()))")
         }
         guard emit(data, job, flush: true) else { return nil }
         if abandoned {

@@ -39,9 +39,13 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
     private var idleCheckAt: NIODeadline?
     private var servedAny = false
 
-    init(server: WSGIServerCore, bind: WorkerBind) {
+    /// The connection's socket (owned by NIO; see `WSGIJob.descriptor`).
+    private let descriptor: Int32
+
+    init(server: WSGIServerCore, bind: WorkerBind, descriptor: Int32) {
         self.server = server
         self.bind = bind
+        self.descriptor = descriptor
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -219,7 +223,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
             body = RequestBodyStream.empty
         }
         let job = WSGIJob(id: id, environ: environ, isHead: head.isHead, httpMinorVersion: head.versionMinor,
-                          body: body, sink: sink)
+                          body: body, sink: sink, descriptor: descriptor)
         current = job
         currentKeepAlive = head.keepAlive
         currentBodyDone = false
@@ -227,7 +231,7 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
         plan = nil
         responseStatus = 0
         responseBodyBytes = 0
-        server.submit(job)
+        if hasBody || !server.runInlineIfIdle(job) { server.submit(job) }
     }
 
     /// One sink per connection, made on first use (on the loop).

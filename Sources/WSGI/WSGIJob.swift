@@ -28,6 +28,12 @@ final class WSGIJob: @unchecked Sendable {
     let httpMinorVersion: Int
     let body: RequestBodyStream
     let sink: any ResponseSink
+    /// The connection's socket, for a 504 written while the app holds the event loop.
+    let descriptor: Int32
+    private let onLoop = Atomic<Bool>(false)
+    /// The app runs it on the event loop (`PythonWorker.runInline`), which it then blocks.
+    var isOnLoop: Bool { onLoop.load(ordering: .acquiring) }
+    func setOnLoop(_ value: Bool) { onLoop.store(value, ordering: .releasing) }
     /// When a Python thread took the request (queue time does not count
     /// toward `--timeout`: only a thread stuck in the app does).
     var started: NIODeadline? {
@@ -48,8 +54,10 @@ final class WSGIJob: @unchecked Sendable {
     /// Where Python threads wait for big responses to drain (rare: one for all jobs).
     private static let drainMonitor = Monitor()
 
-    init(id: Int, environ: CGIEnvironment, isHead: Bool, httpMinorVersion: Int, body: RequestBodyStream, sink: any ResponseSink) {
+    init(id: Int, environ: CGIEnvironment, isHead: Bool, httpMinorVersion: Int, body: RequestBodyStream, sink: any ResponseSink,
+         descriptor: Int32 = -1) {
         self.id = id
+        self.descriptor = descriptor
         self.environ = environ
         self.isHead = isHead
         self.httpMinorVersion = httpMinorVersion

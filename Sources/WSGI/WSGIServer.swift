@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import NIOCore
 import NIOPosix
+import Supervisor
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,10 @@ import Darwin
 final class WSGIServerCore: @unchecked Sendable {
     let settings: WorkerSettings
     let log: ErrorLog
-    let queue = RequestQueue()
+    let queue: RequestQueue
+    /// With `--threads 1`: the one Python thread's worker, whose requests without
+    /// a body run on the event loop (`runInlineIfIdle`). Set before serving.
+    var inlineWorker: PythonWorker?
     private let monitor = Monitor()
     private let lastJobID = Atomic<Int>(0)
     /// Jobs submitted and not done (queued or running).
@@ -33,7 +37,11 @@ final class WSGIServerCore: @unchecked Sendable {
         self.settings = settings
         self.log = log
         self.runningSlots = (0..<max(1, settings.threads)).map { _ in RunningSlot() }
+        self.queue = RequestQueue(exclusive: settings.threads <= 1 && Self.inlineSwitch)
     }
+
+    /// `GANTRY_WSGI_INLINE=0` keeps every request on the Python thread (for measuring).
+    static let inlineSwitch = getenv("GANTRY_WSGI_INLINE").map { String(cString: $0) != "0" } ?? true
 
     func nextJobID() -> Int { lastJobID.wrappingAdd(1, ordering: .relaxed).newValue }
 
@@ -58,6 +66,18 @@ final class WSGIServerCore: @unchecked Sendable {
     var openConnections: Int { connections.load(ordering: .relaxed) }
     func connectionOpened() { connections.wrappingAdd(1, ordering: .relaxed) }
     func connectionClosed() { connections.wrappingSubtract(1, ordering: .relaxed) }
+
+    /// On the loop: runs `job` (no body) right here when the app is idle (see
+    /// `PythonWorker.runInline`). False: submit it to the queue instead.
+    func runInlineIfIdle(_ job: WSGIJob) -> Bool {
+        guard let worker = inlineWorker, worker.inlineAllowed.load(ordering: .relaxed), queue.tryClaim() else { return false }
+        outstanding.wrappingAdd(1, ordering: .relaxed)
+        if worker.runInline(job) {
+            queue.release()
+            jobDone(job)
+        }  // else the Python thread finishes it, then releases the app and counts it done
+        return true
+    }
 
     func submit(_ job: WSGIJob) {
         outstanding.wrappingAdd(1, ordering: .relaxed)
@@ -104,8 +124,11 @@ public final class WSGIServer: @unchecked Sendable {
     let app: PyObjectPointer
     let exit: @Sendable (WorkerStopReason) -> Never
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var serverChannels: [any Channel] = []
-    private var inheritedListeners: [InheritedListener] = []
+    private var acceptors: [ConnectionAcceptor] = []
+    /// Where the timers run: not on the event loop, which a request running
+    /// there (`PythonWorker.runInline`) may block past `--timeout`.
+    private let timerQueue = DispatchQueue(label: "gantry.worker-timers")
+    private var timers: [any DispatchSourceTimer] = []
     private var signalSources: [any DispatchSourceSignal] = []
     private let monitor = Monitor()
     private var exiting = false
@@ -136,6 +159,7 @@ public final class WSGIServer: @unchecked Sendable {
 
         for (index, slot) in core.runningSlots.enumerated() {
             let worker = PythonWorker(context: context, queue: core.queue, slot: slot, log: log, onJobDone: { [core] job in core.jobDone(job) })
+            if core.queue.exclusive { core.inlineWorker = worker }
             worker.start(name: "python-\(index)")
         }
 
@@ -151,7 +175,7 @@ public final class WSGIServer: @unchecked Sendable {
                 sendControl(.recycle)
             } else {
                 log.info("max requests (\(settings.maxRequests)) reached: shutting down")
-                group.next().execute { self.shutdownGracefully() }
+                timerQueue.async { self.shutdownGracefully() }
             }
         }
         startTimers()
@@ -162,66 +186,54 @@ public final class WSGIServer: @unchecked Sendable {
 
     // MARK: Listening
 
+    /// `--bind` sockets are bound here and `--listen-fd` ones inherited; both are
+    /// served by a `ConnectionAcceptor` (each connection's descriptor is known).
     private func bindAll() throws {
         for bind in settings.binds {
-            let channel: any Channel
-            switch bind {
-            case .tcp(let host, let port):
-                channel = try makeBootstrap(for: bind, tcp: true).bind(host: host, port: port).wait()
-            case .unix(let path):
-                channel = try makeBootstrap(for: bind, tcp: false).bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).wait()
+            let socket: ListeningSocket
+            do {
+                switch bind {
+                case .tcp(let host, let port): socket = try ListeningSocket.bind(.tcp(host: host, port: port))
+                case .unix(let path): socket = try ListeningSocket.bind(.unix(path: path))
+                }
+            } catch {
+                throw WorkerConfigurationError.invalidValue(flag: "--bind", value: bind.description, reason: "\(error)")
             }
-            serverChannels.append(channel)
-            log.info("Listening at: \(Self.describe(bind, actual: channel.localAddress)) (\(getpid()))")
+            let bound = try Self.boundAddress(of: socket.fd)
+            startAcceptor(socket.fd, bind: bound, shared: false)
+            log.info("Listening at: \(Self.describe(bind, actual: bound)) (\(getpid()))")
         }
         for descriptor in settings.listenDescriptors {
             let bind = try Self.boundAddress(of: descriptor)
-            var isTCP = true
-            if case .unix = bind { isTCP = false }
-            let listener = InheritedListener(descriptor: descriptor, bootstrap: makeConnectionBootstrap(for: bind, tcp: isTCP), log: log,
-                                             openConnections: { [core] in core.openConnections })
-            listener.start()
-            inheritedListeners.append(listener)
+            startAcceptor(descriptor, bind: bind, shared: true)
             log.info("Listening at: \(bind) (fd \(descriptor)) (\(getpid()))")
         }
     }
 
-    private func makeBootstrap(for bind: WorkerBind, tcp: Bool) -> ServerBootstrap {
+    private func startAcceptor(_ descriptor: Int32, bind: WorkerBind, shared: Bool) {
         let core = self.core
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 2048)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 8)
-            .childChannelOption(.autoRead, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(WSGIConnectionHandler(server: core, bind: bind))
+        let group = self.group
+        let isTCP: Bool
+        if case .unix = bind { isTCP = false } else { isTCP = true }
+        let acceptor = ConnectionAcceptor(descriptor: descriptor, shared: shared, log: log,
+                                          openConnections: { [core] in core.openConnections }) { connection in
+            let bootstrap = ClientBootstrap(group: group)
+                .channelOption(.maxMessagesPerRead, value: 8)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            WSGIConnectionHandler(server: core, bind: bind, descriptor: connection))
+                    }
                 }
-            }
-        if tcp {
-            bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            return isTCP ? bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1) : bootstrap
         }
-        return bootstrap
+        acceptor.start()
+        acceptors.append(acceptor)
     }
 
-    /// For connections accepted from an inherited socket (see `InheritedListener`).
-    private func makeConnectionBootstrap(for bind: WorkerBind, tcp: Bool) -> ClientBootstrap {
-        let core = self.core
-        var bootstrap = ClientBootstrap(group: group)
-            .channelOption(.maxMessagesPerRead, value: 8)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(WSGIConnectionHandler(server: core, bind: bind))
-                }
-            }
-        if tcp {
-            bootstrap = bootstrap.channelOption(.socketOption(.tcp_nodelay), value: 1)
-        }
-        return bootstrap
-    }
-
-    static func describe(_ bind: WorkerBind, actual: SocketAddress?) -> String {
-        if case .tcp(let host, _) = bind, let port = actual?.port { return WorkerBind.tcp(host: host, port: port).description }
+    /// The bind as given, with the port the kernel chose for port 0.
+    static func describe(_ bind: WorkerBind, actual: WorkerBind) -> String {
+        if case .tcp(let host, _) = bind, case .tcp(_, let port) = actual { return WorkerBind.tcp(host: host, port: port).description }
         return bind.description
     }
 
@@ -254,19 +266,37 @@ public final class WSGIServer: @unchecked Sendable {
 
     // MARK: Timers: request timeout and heartbeat
 
+    /// Calls `body` every `seconds` on `timerQueue` until it returns false.
+    private func repeatEvery(_ seconds: Double, _ body: @escaping @Sendable () -> Bool) {
+        let timer = DispatchSource.makeTimerSource(queue: timerQueue)
+        let interval = DispatchTimeInterval.nanoseconds(Int(seconds * 1e9))
+        timer.schedule(deadline: .now() + interval, repeating: interval)
+        timer.setEventHandler {
+            if !body() {
+                timer.cancel()
+                timer.setEventHandler {}  // drop this closure, which holds the timer
+            }
+        }
+        monitor.withLock { timers.append(timer) }
+        timer.resume()
+    }
+
     private func startTimers() {
-        let loop = group.next()
-        let interval = settings.heartbeatInterval
-        loop.scheduleRepeatedTask(initialDelay: .nanoseconds(Int64(interval * 1e9)), delay: .nanoseconds(Int64(interval * 1e9))) { [self] _ in
-            if settings.controlDescriptor != nil { sendControl(.heartbeat) }
+        if settings.controlDescriptor != nil {
+            repeatEvery(settings.heartbeatInterval) { [self] in
+                sendControl(.heartbeat)
+                return true
+            }
         }
         guard settings.timeout > 0 else { return }
-        let check = max(0.1, min(1, settings.timeout / 10))
-        loop.scheduleRepeatedTask(initialDelay: .nanoseconds(Int64(check * 1e9)), delay: .nanoseconds(Int64(check * 1e9))) { [self] _ in
+        repeatEvery(max(0.1, min(1, settings.timeout / 10))) { [self] in
             checkTimeouts()
+            return true
         }
     }
 
+    /// On `timerQueue`: answers 504 to every request past `--timeout`, then exits
+    /// (the thread running the app cannot be stopped; a new worker replaces this one).
     private func checkTimeouts() {
         let overdue = core.overdueJobs(after: settings.timeout)
         guard let job = overdue.first else { return }
@@ -280,12 +310,22 @@ public final class WSGIServer: @unchecked Sendable {
         let exit = self.exit
         let remaining = Countdown(overdue.count)
         for job in overdue {
-            job.sink.answerForServer(job, status: "504 Gateway Timeout") {
+            if job.isOnLoop {
+                // The app holds the event loop: write the answer to the socket from here.
+                if job.claimForServer() {
+                    let response = SimpleResponse.make("504 Gateway Timeout", httpMinorVersion: job.httpMinorVersion)
+                    _ = response.withUnsafeReadableBytes { Glibc.send(job.descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    _ = shutdown(job.descriptor, Int32(SHUT_WR))
+                }
                 if remaining.tick() { exit(.requestTimeout) }
+            } else {
+                job.sink.answerForServer(job, status: "504 Gateway Timeout") {
+                    if remaining.tick() { exit(.requestTimeout) }
+                }
             }
         }
-        // The Python thread is stuck: do not wait long for the 504 to go out.
-        group.next().scheduleTask(in: .seconds(2)) { exit(.requestTimeout) }
+        // The app is stuck: do not wait long for the 504 to go out.
+        timerQueue.asyncAfter(deadline: .now() + 2) { exit(.requestTimeout) }
     }
 
     // MARK: Control pipe and signals
@@ -312,16 +352,17 @@ public final class WSGIServer: @unchecked Sendable {
             thread.start()
         }
         if let parent = settings.parentPID {
-            group.next().scheduleRepeatedTask(initialDelay: .milliseconds(500), delay: .milliseconds(500)) { [self] _ in
+            repeatEvery(0.5) { [self] in
                 if getppid() != parent {
                     log.warning("the parent process \(parent) is gone: exiting (pid \(getpid()))")
                     exit(.normal)
                 }
+                return true
             }
         }
     }
 
-    func sendControl(_ message: ControlMessage) {
+    func sendControl(_ message: WorkerControlMessage) {
         guard let descriptor = settings.controlDescriptor else { return }
         let line = message.rawValue + "\n"
         let written = line.withCString { Glibc.write(descriptor, $0, strlen($0)) }
@@ -339,7 +380,7 @@ public final class WSGIServer: @unchecked Sendable {
             source.setEventHandler { [self] in
                 if graceful {
                     log.info("Worker graceful shutdown (pid: \(getpid()))")
-                    group.next().execute { self.shutdownGracefully() }
+                    timerQueue.async { self.shutdownGracefully() }
                 } else {
                     log.info("Worker exiting (pid: \(getpid()))")
                     exit(.normal)
@@ -350,32 +391,31 @@ public final class WSGIServer: @unchecked Sendable {
         }
     }
 
-    /// Stops accepting, lets running requests finish within `--graceful-timeout`, exits 0.
+    /// On `timerQueue` (the loop may be held by a request): stops accepting, lets
+    /// running requests finish within `--graceful-timeout`, exits 0.
     func shutdownGracefully() {
+        dispatchPrecondition(condition: .onQueue(timerQueue))
         guard !core.isDraining else { return }
         core.startDraining()
-        for channel in serverChannels { channel.close(promise: nil) }
-        for listener in inheritedListeners { listener.stop() }
+        for acceptor in acceptors { acceptor.stop() }
         for case .unix(let path) in settings.binds { unlink(path) }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(settings.gracefulTimeout * 1e9))
         let loop = group.next()
-        loop.scheduleRepeatedTask(initialDelay: .milliseconds(20), delay: .milliseconds(50)) { [self] task in
+        repeatEvery(0.05) { [self] in
             if core.runningCount == 0 {
-                task.cancel()
-                core.drainMailboxes()
-                runtime.withGIL { _ = runtime.call("run_atexit", []) }
-                exit(.normal)
+                loop.execute { [self] in
+                    core.drainMailboxes()
+                    runtime.withGIL { _ = runtime.call("run_atexit", []) }
+                    exit(.normal)
+                }
+                return false
             }
             if NIODeadline.now() > deadline {
                 log.warning("graceful timeout (\(settings.gracefulTimeout)s) reached with \(core.runningCount) request(s) running: exiting")
                 exit(.normal)
             }
+            return true
         }
-    }
-
-    /// `WorkerControlMessage` of the Supervisor module, restated (WSGI does not depend on it).
-    public enum ControlMessage: String, Sendable {
-        case ready, heartbeat, recycle
     }
 }
 
@@ -392,78 +432,4 @@ final class Countdown: @unchecked Sendable {
     private var remaining: Int
     init(_ count: Int) { remaining = count }
     func tick() -> Bool { monitor.withLock { remaining -= 1; return remaining == 0 } }
-}
-
-/// Accepts on a listening socket shared with other worker processes (from a
-/// supervisor's `--listen-fd`). Several processes polling one socket race for
-/// each connection; the losers see `EAGAIN`, which NIO's server channel treats
-/// as impossible, so a small thread accepts instead and hands each connection
-/// to the event loop (`withConnectedSocket`).
-///
-/// Fair share: whichever process wakes first would take a whole burst of new
-/// connections (wrk's 32 all went to one of two workers in 3 runs out of 5,
-/// leaving the other idle for the life of those connections). So a worker that
-/// already holds connections waits a little before each accept, longer the more
-/// it holds (`acceptDelay`): a worker with fewer wins the race, and the counts
-/// even out, as gunicorn's one-connection-at-a-time workers do by nature.
-final class InheritedListener: @unchecked Sendable {
-    let descriptor: Int32
-    let bootstrap: ClientBootstrap
-    let log: ErrorLog
-    let openConnections: @Sendable () -> Int
-    private let monitor = Monitor()
-    private var stopped = false
-
-    init(descriptor: Int32, bootstrap: ClientBootstrap, log: ErrorLog, openConnections: @escaping @Sendable () -> Int) {
-        self.descriptor = descriptor
-        self.bootstrap = bootstrap
-        self.log = log
-        self.openConnections = openConnections
-    }
-
-    /// 20 µs per connection held, at most 16 of them (0.32 ms): a worker still
-    /// accepts thousands of connections a second when it is alone.
-    static func acceptDelay(openConnections: Int) -> UInt32 {
-        UInt32(min(max(openConnections, 0), 16) * 20)
-    }
-
-    func start() {
-        // Losing a race for a connection must not block this thread.
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "accept-\(descriptor)"
-        thread.start()
-    }
-
-    func stop() { monitor.withLock { stopped = true } }
-
-    private var isStopped: Bool { monitor.withLock { stopped } }
-
-    private func acceptLoop() {
-        var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
-        while !isStopped {
-            poller.revents = 0
-            guard poll(&poller, 1, 200) > 0, !isStopped else { continue }
-            let delay = Self.acceptDelay(openConnections: openConnections())
-            if delay > 0 { usleep(delay) }
-            let client = accept(descriptor, nil, nil)
-            if client < 0 {
-                switch errno {
-                case EAGAIN, EWOULDBLOCK, EINTR, ECONNABORTED: continue
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    log.error("accept failed: \(String(cString: strerror(errno))); retrying")
-                    usleep(50_000)
-                default:
-                    log.error("accept on fd \(descriptor) failed: \(String(cString: strerror(errno)))")
-                    usleep(50_000)
-                }
-                continue
-            }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
-            bootstrap.withConnectedSocket(client).whenFailure { [log] error in
-                log.debug("could not register an accepted connection: \(error)")
-            }
-        }
-    }
 }

@@ -62,8 +62,8 @@ private func eventually(_ condition: () -> Bool) async -> Bool {
 
 /// A worker holding connections waits before accepting, longer the more it holds, bounded.
 @Test func acceptDelayGrowsWithHeldConnectionsAndIsBounded() {
-    #expect(InheritedListener.acceptDelay(openConnections: 0) == 0)
-    #expect(InheritedListener.acceptDelay(openConnections: 5) == 100)
-    #expect(InheritedListener.acceptDelay(openConnections: 16) == 320)
-    #expect(InheritedListener.acceptDelay(openConnections: 5000) == 320)
+    #expect(ConnectionAcceptor.acceptDelay(openConnections: 0) == 0)
+    #expect(ConnectionAcceptor.acceptDelay(openConnections: 5) == 100)
+    #expect(ConnectionAcceptor.acceptDelay(openConnections: 16) == 320)
+    #expect(ConnectionAcceptor.acceptDelay(openConnections: 5000) == 320)
 }

@@ -141,11 +141,25 @@ def test_requests_wait_for_the_replacement_of_a_single_worker(gantry, tmp_path):
     try:
         pid = int(field(get(port, "/")[1], "pid"))
         import concurrent.futures
+        import threading
+        stop = threading.Event()
+
+        def client(index):
+            # Requests until told to stop (at most 2000 each): load before, during and after the kill.
+            answers = []
+            for n in range(2000):
+                if stop.is_set():
+                    break
+                answers.append(get(port, f"/load{index}-{n}"))
+            return answers
+
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(get, port, f"/load{i}") for i in range(200)]
+            futures = [pool.submit(client, i) for i in range(4)]
             time.sleep(0.1)
             os.kill(pid, signal.SIGKILL)
-            answers = [f.result() for f in futures]
+            time.sleep(1.0)
+            stop.set()
+            answers = [a for f in futures for a in f.result()]
         # At most the requests the dead worker was running (4 clients) fail; the rest wait for
         # its replacement instead of getting 502 while the pool is empty.
         failures = [a for a in answers if a[0] != 200]

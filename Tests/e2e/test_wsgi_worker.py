@@ -350,6 +350,56 @@ def test_single_thread_serialises_requests(gantry):
         assert all("peak 1" in r for r in results)
 
 
+def test_one_thread_runs_requests_on_the_loop_or_the_python_thread_never_both(gantry):
+    with Worker(gantry, "worker_apps:slow") as w:
+        # Without a body a request runs on the event loop; with one, on the Python thread.
+        loop_thread = requests.get(w.url("/?0")).text.split("thread ")[1]
+        python_thread = requests.post(w.url("/?0"), data=b"x" * 1000).text.split("thread ")[1]
+        assert loop_thread != python_thread
+        results = []
+        calls = [lambda: results.append(requests.get(w.url("/?0.3")).text),
+                 lambda: results.append(requests.post(w.url("/?0.3"), data=b"x" * 1000).text)] * 3
+        threads = [threading.Thread(target=call) for call in calls]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(results) == 6 and all("peak 1" in r for r in results), results
+
+
+def test_write_callable_output_is_whole_and_later_requests_move_to_the_python_thread(gantry):
+    with Worker(gantry, "worker_apps:writer") as w:
+        for _ in range(2):
+            r = requests.get(w.url("/"), timeout=30)
+            assert r.status_code == 200 and r.content == b"w" * (64 * 65536)
+        assert w.log.count("the app calls write()") == 1
+
+
+def rss_bytes(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_streamed_response_waits_for_a_slow_client_instead_of_filling_memory(gantry):
+    with Worker(gantry, "worker_apps:big_stream") as w:
+        assert requests.get(w.url("/"), timeout=30).content == b"s" * (64 << 20)  # warm: buffers allocated once
+        before = rss_bytes(w.proc.pid)
+        with socket.create_connection(("127.0.0.1", w.port), timeout=30) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = len(s.recv(65536))
+            time.sleep(1.0)  # a client that stalls: the app's generator must wait, not run ahead
+            assert rss_bytes(w.proc.pid) - before < 32 << 20
+            while True:
+                data = s.recv(1 << 20)
+                received += len(data)
+                if not data or received >= (64 << 20):
+                    break
+            assert received >= 64 << 20
+
+
 @pytest.mark.parametrize("path", ["/hang", "/sleep"])
 def test_timeout_answers_504_and_exits(gantry, path):
     w = Worker(gantry, "worker_apps:hang", "--timeout", "1")

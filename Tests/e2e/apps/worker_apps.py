@@ -104,3 +104,23 @@ def sendfile_app(environ, start_response):
         headers.append(("Content-Length", "50"))
     start_response("200 OK", headers)
     return environ["wsgi.file_wrapper"](f, 1024)
+
+
+def writer(environ, start_response):
+    """Streams with the legacy write() callable: 4 MiB in 64 KiB pieces."""
+    write = start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    chunk = b"w" * 65536
+    for _ in range(64):
+        write(chunk)
+    return []
+
+
+def big_stream(environ, start_response):
+    """A generator of 64 MiB, for a client that reads slowly."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(64 << 20))])
+    chunk = b"s" * 65536
+
+    def body():
+        for _ in range(1024):
+            yield chunk
+    return body()
