@@ -10,7 +10,7 @@ final class ConnectionPool: Sendable {
     let idleTimeout: Int64
     let maxRequests: Int
     /// Per event loop: idle connections, oldest first. Touched only on that loop.
-    private let perLoop = NIOLockedValueBox<[ObjectIdentifier: LoopPool]>([:])
+    private let perLoop = SpinningLockedValue<[ObjectIdentifier: LoopPool]>([:])
 
     final class LoopPool: @unchecked Sendable {
         // Only used on its own event loop (the key it is stored under).

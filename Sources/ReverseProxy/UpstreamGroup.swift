@@ -22,8 +22,8 @@ public final class UpstreamGroup: Sendable {
     let queueTimeout: Int64
     /// Whether `queue` is configured: without one, releasing a peer has no waiter to wake (no second lock).
     let hasQueue: Bool
-    private let state: NIOLockedValueBox<State>
-    private let waiting: NIOLockedValueBox<Waiters>
+    private let state: SpinningLockedValue<State>
+    private let waiting: SpinningLockedValue<Waiters>
     let logger: Logger
 
     /// One server list with its balancer.
@@ -78,8 +78,8 @@ public final class UpstreamGroup: Sendable {
         let first = Generation(balancer: UpstreamBalancer(peers: definition.servers.map(\.peer), method: definition.method),
                                addresses: definition.servers.map(\.address),
                                names: definition.servers.map(\.address.description))
-        state = NIOLockedValueBox(State(current: 0, generations: [0: first]))
-        waiting = NIOLockedValueBox(Waiters(queue: definition.queue.map { WaitQueue<Int>(capacity: $0.capacity, timeout: $0.timeout) }))
+        state = SpinningLockedValue(State(current: 0, generations: [0: first]))
+        waiting = SpinningLockedValue(Waiters(queue: definition.queue.map { WaitQueue<Int>(capacity: $0.capacity, timeout: $0.timeout) }))
         self.logger = logger
     }
 
