@@ -264,9 +264,12 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
             sendTimer = nil
         } else if sendTimer == nil, let location = current?.request.location {
             let ms = location.sendTimeout
-            sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [weak self] in
-                self?.front.logger.info("client timed out (110: Connection timed out) while sending response to client")
-                self?.context?.close(promise: nil)
+            // Strong captures here and in `schedule`: a `weak self` gives the handler a side table,
+            // and every retain and release of it the slow path. The timers are cancelled when the
+            // handler leaves the pipeline.
+            sendTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(ms)) { [self] in
+                front.logger.info("client timed out (110: Connection timed out) while sending response to client")
+                self.context?.close(promise: nil)
             }
         }
         current?.exchange?.onWritabilityChanged?(writable)
@@ -753,8 +756,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         cancelTimer()
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.byteBuffer(ByteBuffer())), promise: promise)
-        promise.futureResult.assumeIsolated().whenComplete { [weak self] _ in
-            self?.close()
+        promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+            close()
         }
     }
 
@@ -785,8 +788,8 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         timer?.cancel()
         guard let context else { return }
         timerFireTime = deadline
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self] in
-            self?.timerFired()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timerFired()
         }
     }
 

@@ -96,9 +96,14 @@ final class ConnectionPool: Sendable {
         connection.loopPool = pool
         connection.handler.delegate = nil
         if connection.handler.onIdleClose == nil {
-            connection.handler.onIdleClose = { [weak pool, weak connection] in
-                guard let pool, let connection else { return }
+            // Strong captures (no side tables on hot objects); the handler lets go when its channel closes.
+            connection.handler.onIdleClose = { [unowned(unsafe) pool, connection] in
                 pool.idle.removeAll { $0 === connection }
+            }
+            // The idle timer holds the connection: once closed (by anyone), let it go at once.
+            connection.channel.closeFuture.assumeIsolated().whenComplete { [connection] _ in
+                connection.idleTimer?.cancel()
+                connection.idleTimer = nil
             }
         }
         pool.idle.append(connection)
@@ -117,8 +122,9 @@ final class ConnectionPool: Sendable {
     }
 
     private func scheduleIdleTimer(_ connection: UpstreamConnection, at deadline: NIODeadline, on loop: any EventLoop) {
-        connection.idleTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, weak connection] in
-            guard let connection else { return }
+        // The timer holds the connection until it fires (at most `keepalive_timeout`): a `weak`
+        // capture would make every retain and release of the connection slow.
+        connection.idleTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [weak self, connection] in
             connection.idleTimer = nil
             guard let idleDeadline = connection.idleDeadline else { return }  // in use; `put` re-arms it
             if NIODeadline.now() < idleDeadline {
