@@ -363,7 +363,10 @@ final class WSGIConnectionHandler: ChannelDuplexHandler, ResponseRecipient {
     }
 
     private func willKeepAlive(complete: Bool) -> Bool {
-        complete && (plan?.keepAlive ?? false) && currentBodyDone && !server.isDraining
+        // Not `isDraining` again: the head promised what `plan` says (draining was read when it
+        // was made), and a client told keep-alive may already be sending its next request, which
+        // then gets `Connection: close`. A drain that starts between the two must not cut it.
+        complete && (plan?.keepAlive ?? false) && currentBodyDone
     }
 
     private func finishResponse(_ job: WSGIJob, complete: Bool, lastWrite: EventLoopFuture<Void>?, context: ChannelHandlerContext) {

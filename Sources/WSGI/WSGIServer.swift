@@ -93,6 +93,7 @@ final class WSGIServerCore: @unchecked Sendable {
     var isDraining: Bool { draining.load(ordering: .relaxed) }
     func startDraining() { draining.store(true, ordering: .relaxed) }
     var runningCount: Int { outstanding.load(ordering: .acquiring) }
+    var completedCount: Int { completed.load(ordering: .relaxed) }
 
     /// Jobs running longer than `seconds`.
     func overdueJobs(after seconds: Double) -> [WSGIJob] {
@@ -401,14 +402,20 @@ public final class WSGIServer: @unchecked Sendable {
         for case .unix(let path) in settings.binds { unlink(path) }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(settings.gracefulTimeout * 1e9))
         let loop = group.next()
+        let quiet = QuietWatch()
         repeatEvery(0.05) { [self] in
-            if core.runningCount == 0 {
+            // Done when nothing runs and either no connection is left (each got `Connection:
+            // close` with its last answer) or none has brought a request for a while: a kept-alive
+            // client may have a request on its way, which exiting at once would cut.
+            let isQuiet = quiet.observe(completed: core.completedCount)
+            if core.runningCount == 0, core.openConnections == 0 || isQuiet {
                 loop.execute { [self] in
+                    // Re-checked on the loop: a request may have started since.
+                    guard core.runningCount == 0 else { return }
                     core.drainMailboxes()
                     runtime.withGIL { _ = runtime.call("run_atexit", []) }
                     exit(.normal)
                 }
-                return false
             }
             if NIODeadline.now() > deadline {
                 log.warning("graceful timeout (\(settings.gracefulTimeout)s) reached with \(core.runningCount) request(s) running: exiting")
@@ -416,6 +423,20 @@ public final class WSGIServer: @unchecked Sendable {
             }
             return true
         }
+    }
+}
+
+/// Whether a draining worker has finished no request for `quietChecks` checks in a row.
+final class QuietWatch: @unchecked Sendable {
+    static let quietChecks = 4
+    private var lastCompleted = -1
+    private var unchanged = 0
+
+    /// On the timer queue, once per check.
+    func observe(completed: Int) -> Bool {
+        if completed == lastCompleted { unchanged += 1 } else { unchanged = 0 }
+        lastCompleted = completed
+        return unchanged >= Self.quietChecks
     }
 }
 

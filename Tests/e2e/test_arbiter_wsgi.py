@@ -227,6 +227,68 @@ def test_hup_under_load_fails_no_request_and_serves_the_new_code(arbiters):
     assert arbiter.get()[1].endswith(" v2\n")
 
 
+class KeepAliveLoad:
+    """Clients that keep their connection open between requests (as wrk and proxies do), each
+    reconnecting only when an answer said `Connection: close`. Bounded in count and time."""
+
+    def __init__(self, arbiter, clients=4, limit=20000, seconds=120):
+        self.arbiter, self.limit, self.seconds = arbiter, limit, seconds
+        self.ok, self.failures, self.bodies = 0, [], []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self):
+        end = time.monotonic() + self.seconds
+        connection = http.client.HTTPConnection("127.0.0.1", self.arbiter.port, timeout=30)
+        while not self._stop.is_set() and self.ok + len(self.failures) < self.limit and time.monotonic() < end:
+            try:
+                connection.request("GET", "/")
+                response = connection.getresponse()
+                body = response.read().decode()
+                with self._lock:
+                    if response.status == 200:
+                        self.ok += 1
+                        self.bodies.append(body)
+                    else:
+                        self.failures.append(f"status {response.status}: {body[:200]}")
+                if response.will_close:
+                    connection.close()  # the next request opens a new connection
+            except Exception as error:  # noqa: BLE001 - every failure counts
+                with self._lock:
+                    self.failures.append(repr(error))
+                connection.close()
+        connection.close()
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+    def wait_for(self, predicate, timeout=60):
+        alive = lambda: any(t.is_alive() for t in self._threads)  # noqa: E731
+        return eventually(lambda: predicate(self) or not alive(), timeout) and predicate(self)
+
+
+def test_hup_under_keep_alive_load_fails_no_request(arbiters):
+    # A worker told to drain answers its kept-alive clients `Connection: close` and waits for
+    # their requests already on the way, instead of closing under them.
+    arbiter = arbiters(workers=2, version="v1").wait_ready()
+    with KeepAliveLoad(arbiter) as load:
+        for round in range(3):
+            assert load.wait_for(lambda l: l.ok >= 300 * (round + 1)), load.failures[:5]
+            arbiter.signal(signal.SIGHUP)
+            time.sleep(0.5)
+        seen = load.ok
+        assert load.wait_for(lambda l: l.ok >= seen + 300)
+    assert load.failures == [], load.failures[:5]
+
+
 def test_max_requests_recycles_workers_under_load_without_a_failed_request(arbiters):
     arbiter = arbiters("--max-requests", "20", "--max-requests-jitter", "5", workers=2).wait_ready()
     def pids(load):
