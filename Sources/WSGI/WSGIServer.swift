@@ -95,6 +95,9 @@ final class WSGIServerCore: @unchecked Sendable {
     var runningCount: Int { outstanding.load(ordering: .acquiring) }
     var completedCount: Int { completed.load(ordering: .relaxed) }
 
+    /// Whether the app is running a request on the event loop (which it then holds).
+    var isRunningOnLoop: Bool { runningSlots.contains { $0.job?.isOnLoop ?? false } }
+
     /// Jobs running longer than `seconds`.
     func overdueJobs(after seconds: Double) -> [WSGIJob] {
         let limit = NIODeadline.now() - .nanoseconds(Int64(seconds * 1e9))
@@ -284,8 +287,16 @@ public final class WSGIServer: @unchecked Sendable {
 
     private func startTimers() {
         if settings.controlDescriptor != nil {
+            // The heartbeat says the event loop is alive: it ran a task lately, or it is running
+            // an app request, which `--timeout` polices. A loop frozen otherwise goes silent, and
+            // the supervisor replaces the worker.
+            let loop = group.next()
+            let lastTick = Atomic<UInt64>(DispatchTime.now().uptimeNanoseconds)
+            let silence = UInt64(max(settings.timeout, settings.heartbeatInterval * 2) * 1e9)
             repeatEvery(settings.heartbeatInterval) { [self] in
-                sendControl(.heartbeat)
+                loop.execute { lastTick.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
+                let quietFor = DispatchTime.now().uptimeNanoseconds &- lastTick.load(ordering: .relaxed)
+                if quietFor < silence || core.isRunningOnLoop { sendControl(.heartbeat) }
                 return true
             }
         }
