@@ -367,6 +367,14 @@ def test_one_thread_runs_requests_on_the_loop_or_the_python_thread_never_both(ga
         assert len(results) == 6 and all("peak 1" in r for r in results), results
 
 
+def test_the_escape_hatch_keeps_every_request_on_the_python_thread(gantry):
+    # `env GANTRY_WSGI_INLINE=0;` in an app_pool arrives as --env (docs/deploy.md).
+    with Worker(gantry, "worker_apps:slow", "--env", "GANTRY_WSGI_INLINE=0") as w:
+        without_body = requests.get(w.url("/?0")).text.split("thread ")[1]
+        with_body = requests.post(w.url("/?0"), data=b"x" * 1000).text.split("thread ")[1]
+        assert without_body == with_body
+
+
 def test_write_callable_output_is_whole_and_later_requests_move_to_the_python_thread(gantry):
     with Worker(gantry, "worker_apps:writer") as w:
         for _ in range(2):
