@@ -96,9 +96,11 @@ final class ConnectionPool: Sendable {
         connection.loopPool = pool
         connection.handler.delegate = nil
         if connection.handler.onIdleClose == nil {
-            // Strong captures (no side tables on hot objects); the handler lets go when its channel closes.
-            connection.handler.onIdleClose = { [unowned(unsafe) pool, connection] in
-                pool.idle.removeAll { $0 === connection }
+            // The connection is captured strongly (no side table on it; the handler lets go when its
+            // channel closes). The pool weakly: a reload may drop this pool while a connection
+            // it held is still closing.
+            connection.handler.onIdleClose = { [weak pool, connection] in
+                pool?.idle.removeAll { $0 === connection }
             }
             // The idle timer holds the connection: once closed (by anyone), let it go at once.
             connection.channel.closeFuture.assumeIsolated().whenComplete { [connection] _ in
