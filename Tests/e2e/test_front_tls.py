@@ -16,6 +16,14 @@ import pytest
 from conftest import free_port
 
 
+
+def read_until_close(sock):
+    """Everything the server sends until it closes the connection."""
+    answer = b""
+    while chunk := sock.recv(4096):
+        answer += chunk
+    return answer
+
 def make_certificate(directory, name, passphrase=None):
     """A self-signed certificate for `name` (its own CA, so a client can trust exactly it)."""
     key, cert = directory / f"{name}.key", directory / f"{name}.crt"
@@ -206,9 +214,7 @@ http {{
         # Plain HTTP on the TLS port: nginx's 400 page, then the connection closes.
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             raw.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
-            answer = b""
-            while chunk := raw.recv(4096):
-                answer += chunk
+            answer = read_until_close(raw)
             assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
             assert b"The plain HTTP request was sent to HTTPS port" in answer
         # Bytes that are neither TLS nor HTTP: the handshake fails (logged), nothing breaks.
@@ -222,9 +228,7 @@ http {{
         # The plain listener of the same server still speaks HTTP.
         with socket.create_connection(("127.0.0.1", plain), timeout=10) as raw:
             raw.sendall(b"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
-            answer = b""
-            while chunk := raw.recv(4096):
-                answer += chunk
+            answer = read_until_close(raw)
             assert answer.endswith(b"proto=http")
         assert https_get(port, "/", cert, "a.test")[2] == b"proto=https"
         assert process.proc.poll() is None
