@@ -16,7 +16,6 @@ import pytest
 from conftest import free_port
 
 
-
 def read_until_close(sock):
     """Everything the server sends until it closes the connection."""
     answer = b""
