@@ -89,6 +89,8 @@ struct FrontConfiguration: Sendable {
     var listeners: [ListenerPlan]
     var servers: [VirtualServer]
     var workerThreads: Int
+    /// `worker_cpu_affinity`, applied to the loops at start.
+    var cpuAffinity: CPUAffinity
     var logFormats: [String: LogFormat]
     /// Every access log file, opened by the server at start and flushed at stop.
     var accessLogFiles: [AccessLogFile]
@@ -191,6 +193,11 @@ struct FrontConfiguration: Sendable {
             workerThreads = n
         } else {
             workerThreads = System.coreCount
+        }
+        if let directive = configuration.main.effective("worker_cpu_affinity") {
+            cpuAffinity = try CPUAffinity.parse(directive.values, at: directive.location)
+        } else {
+            cpuAffinity = .defaultBinding
         }
     }
 

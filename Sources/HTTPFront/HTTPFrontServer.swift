@@ -34,7 +34,12 @@ public final class HTTPFrontServer: Sendable {
         let compiled = try FrontConfiguration(configuration, modules: modules)
         let pool = NIOThreadPool(numberOfThreads: max(2, min(8, compiled.workerThreads)))
         pool.start()
-        self.group = eventLoopGroup ?? MultiThreadedEventLoopGroup(numberOfThreads: compiled.workerThreads)
+        if let eventLoopGroup {
+            self.group = eventLoopGroup
+        } else {
+            self.group = MultiThreadedEventLoopGroup(numberOfThreads: compiled.workerThreads)
+            LoopAffinity.apply(compiled.cpuAffinity, to: group, logger: logger)
+        }
         self.current = Mutex(FrontContext(configuration: compiled, threadPool: pool, logger: logger))
     }
 
@@ -64,6 +69,9 @@ public final class HTTPFrontServer: Sendable {
     public func reload(configuration: Configuration, modules: [any ContentModule]) throws(ConfigError) {
         let compiled = try FrontConfiguration(configuration, modules: modules)
         let old = front
+        if compiled.workerThreads != old.configuration.workerThreads || compiled.cpuAffinity != old.configuration.cpuAffinity {
+            old.logger.warning("\"worker_processes\" and \"worker_cpu_affinity\" take effect at restart; the front keeps \(old.configuration.workerThreads) event loops as they are")
+        }
         let next = FrontContext(configuration: compiled, threadPool: old.threadPool, logger: old.logger)
         for file in compiled.accessLogFiles {
             if let problem = file.open() { next.logger.error("\(problem)") }

@@ -275,6 +275,8 @@ struct ConfigValidator {
             guard ["epoll", "poll", "select"].contains(values[0]) else {
                 throw ConfigError("invalid event type \"\(values[0])\"", at: here)
             }
+        case "worker_cpu_affinity":
+            _ = try CPUAffinity.parse(values, at: here)
         case "worker_processes":
             if values[0] != "auto" && ConfigValues.parseNumber(values[0]) == nil {
                 throw ConfigError("invalid value \"\(values[0])\" in \"worker_processes\" directive", at: here)
