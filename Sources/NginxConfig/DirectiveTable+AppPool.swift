@@ -13,6 +13,8 @@ extension DirectiveTable {
         .init(module: "gantry_app_pool", "python", pool, .take1, .supported, note: "The interpreter (a virtualenv's `bin/python`, relative to the prefix when it holds a `/`); default `python3` on PATH."),
         .init(module: "gantry_app_pool", "workers", pool, .take1, .supported, value: .number, note: "Default 1, as gunicorn."),
         .init(module: "gantry_app_pool", "threads", pool, .take1, .supported, value: .number, note: "Default 1. With `queue`, also each worker's `max_conns`."),
+        .init(module: "gantry_app_pool", "same_thread", pool, .flag, .supported, value: .flag,
+              note: "Default off: with `threads 1`, a request without a body runs on the worker's event loop, others on its Python thread (one at a time either way). `on` runs every request on the Python thread, as gunicorn's sync worker, for apps that keep thread-bound objects (a `sqlite3` connection) across requests; it costs about a third of a hello world's speed. Needs `threads 1`."),
         .init(module: "gantry_app_pool", "timeout", pool, .take1, .supported, value: .seconds, note: "Default 30s; a request running longer is answered 504 and its worker replaced; `0` turns it off."),
         .init(module: "gantry_app_pool", "graceful_timeout", pool, .take1, .supported, value: .seconds, note: "Default 30s: how long a draining worker (reload, recycle, `-s quit`) may finish its requests."),
         .init(module: "gantry_app_pool", "max_requests", pool, .take1, .supported, value: .number, note: "Default 0 (never). The replacement boots first; the front stops routing to the old worker before it drains."),

@@ -37,10 +37,11 @@ final class WSGIServerCore: @unchecked Sendable {
         self.settings = settings
         self.log = log
         self.runningSlots = (0..<max(1, settings.threads)).map { _ in RunningSlot() }
-        self.queue = RequestQueue(exclusive: settings.threads <= 1 && Self.inlineSwitch)
+        self.queue = RequestQueue(exclusive: settings.threads <= 1 && !settings.sameThread && Self.inlineSwitch)
     }
 
-    /// `GANTRY_WSGI_INLINE=0` keeps every request on the Python thread (for measuring).
+    /// `GANTRY_WSGI_INLINE=0` keeps every request on the Python thread, as `--same-thread` does
+    /// (for measuring; it predates the flag).
     static let inlineSwitch = getenv("GANTRY_WSGI_INLINE").map { String(cString: $0) != "0" } ?? true
 
     func nextJobID() -> Int { lastJobID.wrappingAdd(1, ordering: .relaxed).newValue }

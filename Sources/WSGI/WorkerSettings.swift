@@ -3,6 +3,9 @@ public struct WorkerSettings: Sendable {
     public var binds: [WorkerBind] = []
     public var listenDescriptors: [Int32] = []
     public var threads = 1
+    /// Every request on the Python thread, none on the event loop (`--same-thread`): one OS thread
+    /// runs the app, as in gunicorn's sync worker, for apps that keep thread-bound objects.
+    public var sameThread = false
     /// Seconds a request may run; 0 turns the limit off.
     public var timeout: Double = 30
     public var gracefulTimeout: Double = 30

@@ -71,6 +71,10 @@ enum StackPools {
         }
         let workers = try number("workers", 1, minimum: 1)
         let threads = try number("threads", 1, minimum: 1)
+        let sameThread = try scope.own("same_thread")?.flag() ?? false
+        if sameThread, threads > 1, let directive = scope.own("same_thread") {
+            throw ConfigError("\"same_thread\" needs \"threads 1\": with more threads, requests run on any of them", at: directive.location)
+        }
         let timeout = try seconds("timeout", 30)
         let gracefulTimeout = try seconds("graceful_timeout", 30)
         let maxRequests = try number("max_requests", 0)
@@ -101,6 +105,7 @@ enum StackPools {
             arguments += ["--env", env.values[0]]
         }
         arguments += ["--threads", String(threads), "--timeout", String(timeout), "--graceful-timeout", String(gracefulTimeout)]
+        if sameThread { arguments.append("--same-thread") }
         if let mode = scope.own("socket_mode") {
             guard let value = Int(mode.values[0], radix: 8), (0...0o777).contains(value), value & 0o600 == 0o600 else {
                 throw ConfigError("invalid value \"\(mode.values[0])\" in \"socket_mode\" directive, it must be an octal mode such as 0600 or 0660", at: mode.location)

@@ -39,6 +39,9 @@ struct WSGICommand: ParsableCommand {
     @Option(help: "Threads per worker (concurrent requests in one process).")
     var threads: Int?
 
+    @Flag(name: .customLong("same-thread"), help: "With --threads 1: run every request on the worker's one Python thread, never on its event loop (slower; for apps that keep thread-bound objects, e.g. a sqlite3 connection, across requests).")
+    var sameThread = false
+
     @Option(name: [.customShort("t"), .long], help: "Seconds before a request is answered 504 and its worker replaced; also the heartbeat limit. 0 disables.")
     var timeout: Int = 30
 
@@ -87,6 +90,7 @@ struct WSGICommand: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if sameThread, let threads, threads > 1 { throw ValidationError("--same-thread needs --threads 1 (with more threads, requests run on any of them)") }
         if backlog < 1 { throw ValidationError("--backlog must be at least 1") }
         if let keepAlive, keepAlive < 0 { throw ValidationError("--keep-alive cannot be negative") }
         if timeout < 0 || gracefulTimeout < 0 { throw ValidationError("timeouts cannot be negative") }
@@ -202,6 +206,7 @@ struct WSGICommand: ParsableCommand {
         for path in pythonpath { add("--pythonpath", path) }
         for variable in env { add("--env", variable) }
         add("--threads", threads.map(String.init))
+        if sameThread { arguments.append("--same-thread") }
         add("--timeout", String(timeout))
         add("--keep-alive", keepAlive.map { String($0) })
         add("--graceful-timeout", String(gracefulTimeout))

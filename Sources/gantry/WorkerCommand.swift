@@ -31,6 +31,9 @@ struct WorkerOptions: ParsableArguments {
     @Option(help: "Python threads running requests concurrently.")
     var threads = 1
 
+    @Flag(name: .customLong("same-thread"), help: "Run every request on one Python thread, never on the event loop (slower; for thread-bound objects).")
+    var sameThread = false
+
     @Option(name: [.short, .long], help: "Seconds a request may run before it gets 504 and the worker exits (0: off).")
     var timeout: Double = 30
 
@@ -85,6 +88,7 @@ struct WorkerOptions: ParsableArguments {
         if let forwardedAllowIPs { result += ["--forwarded-allow-ips", forwardedAllowIPs] }
         if let umask { result += ["--umask", umask] }
         if let accessLogfile { result += ["--access-logfile", accessLogfile] }
+        if sameThread { result.append("--same-thread") }
         return result
     }
 }
@@ -184,6 +188,11 @@ enum WorkerProcess {
         }
         guard options.threads >= 1 else { throw WorkerConfigurationError.invalidValue(flag: "--threads", value: "\(options.threads)", reason: "must be at least 1") }
         settings.threads = options.threads
+        if options.sameThread && options.threads > 1 {
+            throw WorkerConfigurationError.invalidValue(flag: "--threads", value: "\(options.threads)",
+                                                        reason: "--same-thread needs --threads 1 (with more threads, requests run on any of them)")
+        }
+        settings.sameThread = options.sameThread
         settings.timeout = max(0, options.timeout)
         settings.gracefulTimeout = max(0, options.gracefulTimeout)
         settings.keepAlive = max(0, options.keepAlive)

@@ -195,6 +195,27 @@ def test_an_app_that_cannot_be_imported_fails_fast_without_a_restart_loop(arbite
     assert "Reason:" in arbiter.log
 
 
+def test_same_thread_reaches_the_workers(arbiters):
+    arbiter = arbiters("--same-thread", app="worker_apps:slow", workers=1).wait_ready()
+
+    def thread_of(method, body=None):
+        connection = http.client.HTTPConnection("127.0.0.1", arbiter.port, timeout=30)
+        try:
+            connection.request(method, "/?0", body=body)
+            return connection.getresponse().read().decode().split("thread ")[1]
+        finally:
+            connection.close()
+
+    assert thread_of("GET") == thread_of("POST", b"x" * 1000)
+
+
+def test_same_thread_with_more_threads_is_refused(gantry):
+    result = subprocess.run([str(gantry), "wsgi", "--threads", "2", "--same-thread", "app:application"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "--same-thread needs --threads 1" in result.stderr
+
+
 def test_ttin_and_ttou_change_the_worker_count(arbiters):
     arbiter = arbiters("--log-level", "debug", workers=2).wait_ready()
     arbiter.signal(signal.SIGTTIN)

@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -196,3 +197,35 @@ def test_t_checks_app_pool_values_as_the_stack_reads_them(gantry, tmp_path, line
     assert result.returncode == 1
     assert message in result.stderr
     assert "gantry.conf:" in result.stderr and "test failed" in result.stderr
+
+
+def post(port, path, data):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize("same_thread", [False, True])
+def test_same_thread_on_runs_a_workers_requests_on_one_thread(gantry, tmp_path, same_thread):
+    copy_app(tmp_path, "worker_apps.py")
+    port = free_port()
+    extra = "same_thread on;" if same_thread else ""
+    stack = Stack(gantry, tmp_path, stack_config(port, pool_block(app="worker_apps:slow", workers=1, extra=extra)))
+    try:
+        status, without_body = get(port, "/?0")
+        assert status == 200, without_body
+        with_body = post(port, "/?0", b"x" * 1000)
+        # Default: a bodyless request runs on the worker's event loop, one with a body on its
+        # Python thread. `same_thread on`: both on the Python thread, as gunicorn's sync worker.
+        assert (without_body.split("thread ")[1] == with_body.split("thread ")[1]) == same_thread
+    finally:
+        stack.stop()
+
+
+def test_same_thread_with_more_threads_is_refused(gantry, tmp_path):
+    port = free_port()
+    config = stack_config(port, pool_block(extra="threads 2; same_thread on;"))
+    stack = Stack(gantry, tmp_path, config, expect_ready=False)
+    assert stack.proc.wait(10) == 1
+    assert re.search(r'"same_thread" needs "threads 1".* in .*gantry\.conf:\d+', stack.output()), stack.output()
+    stack.stop()

@@ -375,6 +375,19 @@ def test_the_escape_hatch_keeps_every_request_on_the_python_thread(gantry):
         assert without_body == with_body
 
 
+def test_same_thread_keeps_every_request_on_the_python_thread(gantry):
+    with Worker(gantry, "worker_apps:slow", "--same-thread") as w:
+        without_body = requests.get(w.url("/?0")).text.split("thread ")[1]
+        with_body = requests.post(w.url("/?0"), data=b"x" * 1000).text.split("thread ")[1]
+        assert without_body == with_body
+
+
+def test_same_thread_with_more_threads_is_refused(gantry):
+    result = run_to_exit(gantry, "worker_apps:slow", "--threads", "2", "--same-thread")
+    assert result.returncode != 0
+    assert 'invalid --threads "2": --same-thread needs --threads 1' in result.stderr + result.stdout
+
+
 def test_write_callable_output_is_whole_and_later_requests_move_to_the_python_thread(gantry):
     with Worker(gantry, "worker_apps:writer") as w:
         for _ in range(2):
