@@ -1142,11 +1142,14 @@ final class HTTPConnectionHandler: ChannelDuplexHandler, ExchangeSink {
         if bodyPending {
             // The module did not read the whole body: discard the rest, as nginx does.
             inFlight.bodyConsumer = nil
-            bodyPaused = false
         }
+        // A pause is the exchange's (backpressure on its body): it ends with the exchange, also when
+        // the body's last bytes came while it was paused (else the next request is never read).
+        let wasPaused = bodyPaused
+        bodyPaused = false
         responseFinished(inFlight)
         flushIfNeeded()
-        if bodyPending && !processing { processBuffer() }
+        if (bodyPending || wasPaused) && !processing { processBuffer() }
     }
 
     func exchangeSendError(_ exchange: HTTPExchange, _ status: HTTPResponseStatus) {

@@ -211,6 +211,22 @@ def test_request_buffering_stores_the_body_then_sends_it_with_a_length(setup):
     assert header(payload, "Transfer-Encoding") == []
 
 
+@pytest.mark.parametrize("size", [100_000, 140_000, 300_000])
+def test_a_buffered_body_leaves_the_keepalive_connection_in_step(setup, size):
+    """A body stored in a temp file pauses the client while the file lags behind; when its last
+    bytes came during such a pause, the next request on the connection used to be never read."""
+    front = setup
+    conn = front.connection()
+    for _ in range(2):
+        conn.request("POST", "/upload", body=b"b" * size)
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["received"] == size
+        conn.request("GET", "/after")
+        response = conn.getresponse()
+        assert response.status == 200 and json.loads(response.read())["path"] == "/after"
+    conn.close()
+
+
 def test_unbuffered_request_streams_to_the_upstream(setup):
     """proxy_request_buffering off: the upstream gets the request while the body is still coming."""
     front = setup
