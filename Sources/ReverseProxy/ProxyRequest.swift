@@ -364,9 +364,11 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         connectionReused = false
         let connectTimeout = location.settings.connectTimeout
         let future: EventLoopFuture<any Channel>
+        var ownSocket: CInt?
         switch address {
         case .unix(let path):
             if let socket = UnixSocketConnect.connectNow(path: path) {
+                ownSocket = socket
                 // Connected already (a listening Unix socket accepts at once): the channel starts
                 // from the connected socket, skipping the bootstrap's connect state and timer.
                 future = group.pool.bootstrap(on: loop, connected: true, connectTimeout: connectTimeout)
@@ -384,13 +386,13 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
                 future = bootstrap.connect(host: host, port: port)
             }
         }
-        future.hop(to: loop).assumeIsolated().whenComplete { [self] result in
+        future.hop(to: loop).assumeIsolated().whenComplete { [self, ownSocket] result in
             switch result {
             case .success(let channel):
                 guard !finished else { channel.close(promise: nil); return }
                 do {
                     let handler = try channel.pipeline.syncOperations.handler(type: UpstreamHandler.self)
-                    attach(UpstreamConnection(channel: channel, handler: handler, address: address))
+                    attach(UpstreamConnection(channel: channel, handler: handler, address: address, descriptor: ownSocket))
                 } catch {
                     channel.close(promise: nil)
                     upstreamFailed(.error, message: "\(error)")
@@ -417,9 +419,10 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
         let channel = connection.channel
         switch bodyState {
         case .none, .done:
-            channel.writeAndFlush(requestHead, promise: nil)
+            connection.sendHead(requestHead)
             armReadTimer()
         case .buffered:
+            connection.nioMayHoldWrites = true
             guard let parts = requestSpool?.replayParts() else {
                 upstreamFailed(.error, message: "cannot read the buffered request body back")
                 return
@@ -441,7 +444,8 @@ final class ProxyRequest: UpstreamResponseDelegate, ExchangeObserver {
             channel.writeAndFlush(ByteBuffer(), promise: written)
             armReadTimer()
         case .notStarted:
-            channel.writeAndFlush(requestHead, promise: nil)
+            connection.sendHead(requestHead)
+            connection.nioMayHoldWrites = true
             bodyState = .streaming
             bodySent = true
             client.readBody { [self] part in requestBodyPart(part) }

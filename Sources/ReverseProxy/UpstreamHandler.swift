@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import NIOCore
 import NIOHTTP1
 
@@ -213,10 +218,38 @@ final class UpstreamConnection {
     /// pool holds its idle connections), and not `weak` (a side table would make every retain of
     /// the pool slow): a `LoopPool` lives as long as its `ConnectionPool`, which outlives its connections' use.
     unowned(unsafe) var loopPool: ConnectionPool.LoopPool?
+    /// The socket, when the proxy made it (a Unix socket connected at once, `UnixSocketConnect`)
+    /// and NIO took it as is; nil when NIO connected it.
+    let descriptor: CInt?
+    /// A request with a body went out on this connection: NIO may still hold bytes of it, so a
+    /// later head must queue behind them rather than be sent directly.
+    var nioMayHoldWrites = false
 
-    init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress) {
+    init(channel: any Channel, handler: UpstreamHandler, address: UpstreamAddress, descriptor: CInt? = nil) {
         self.channel = channel
         self.handler = handler
         self.address = address
+        self.descriptor = descriptor
+    }
+
+    /// Sends a request head. When the socket is ours and NIO holds nothing for it, one `send(2)`
+    /// of our own does it: NIO's write path (pipeline, pending-writes bookkeeping, flush) is about
+    /// 5,000 instructions per call, a tenth of a proxied request's user time, for the same syscall.
+    /// What `send` does not take, and any error, goes through NIO, which then writes the rest or
+    /// fails the channel as it would have. Only on the channel's event loop: the channel is open
+    /// there, so its descriptor cannot have been closed and reused.
+    func sendHead(_ head: ByteBuffer) {
+        var head = head
+        if let descriptor, !nioMayHoldWrites, channel.isActive {
+            #if canImport(Glibc)
+            let flags = CInt(MSG_NOSIGNAL) | CInt(MSG_DONTWAIT)
+            #else
+            let flags = MSG_DONTWAIT
+            #endif
+            let sent = head.withUnsafeReadableBytes { send(descriptor, $0.baseAddress, $0.count, flags) }
+            if sent == head.readableBytes { return }
+            if sent > 0 { head.moveReaderIndex(forwardBy: sent) }
+        }
+        channel.writeAndFlush(head, promise: nil)
     }
 }

@@ -249,3 +249,39 @@ def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstre
         assert used <= 2, used
     finally:
         front.stop()
+
+
+def test_pooled_unix_connections_stay_in_step_across_heads_and_bodies(gantry, tmp_path, unix_upstream):
+    # A head on a socket the proxy made goes out with its own send(2); after a request with a body
+    # the connection's later heads queue behind NIO's writes instead. Either way, in order.
+    front = run_gantry(gantry, tmp_path, f"""
+    upstream app {{
+        server unix:{unix_upstream.unix_path};
+        keepalive 4;
+    }}
+    server {{
+        listen 127.0.0.1:PORT;
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}""")
+    try:
+        before = unix_upstream.stats()["connections"]
+        conn = front.connection()
+        sequence = [("GET", "/a", None), ("POST", "/upload", b"x" * 300_000), ("GET", "/b", None),
+                    ("POST", "/upload", b"y" * 10), ("GET", "/c", None), ("HEAD", "/d", None), ("GET", "/e", None)]
+        for method, path, body in sequence * 3:
+            conn.request(method, path, body=body)
+            response = conn.getresponse()
+            payload = response.read()
+            assert response.status == 200, (method, path)
+            if method == "POST":
+                assert json.loads(payload)["received"] == len(body)
+            elif method == "GET":
+                assert json.loads(payload)["path"] == path
+        conn.close()
+        assert unix_upstream.stats()["connections"] - before <= 2
+    finally:
+        front.stop()
