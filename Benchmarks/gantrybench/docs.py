@@ -83,6 +83,11 @@ METHOD = """\
   runs ÷ the requests served: its cost per request, steadier than req/s when other work shares
   the machine.
 - **Ratios** are Gantry ÷ the peer named in the row (req/s: higher is better; p99 and RSS: lower).
+- **CPU binding.** Given the same `worker_processes 2` on this 2-core machine, Gantry binds its
+  two event loops one per core (its default when there is one loop per usable CPU; see
+  `docs/architecture.md`), while nginx binds nothing (its default). nginx bound by hand
+  (`worker_cpu_affinity auto`) gave the same req/s and a slightly lower p99, so default is
+  compared with default.
 - **Proxy upstream**: an nginx with one worker answering `return 200` on a Unix socket — the same
   fast upstream for both proxies, not measured itself.
 - **Full stack**: Gantry's `app_pool` (2 workers) vs nginx → gunicorn (`-k sync -w 2`) and
