@@ -213,10 +213,11 @@ def test_read_timeout_on_a_reused_pooled_connection(gantry, tmp_path, tcp_upstre
         front.stop()
 
 
-def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstream):
-    front = run_gantry(gantry, tmp_path, f"""
+def pooled_front(gantry, tmp_path, server):
+    """A front whose upstream `app` (one `server`) keeps up to 4 idle connections."""
+    return run_gantry(gantry, tmp_path, f"""
     upstream app {{
-        server 127.0.0.1:{tcp_upstream.port};
+        server {server};
         keepalive 4;
     }}
     server {{
@@ -227,6 +228,10 @@ def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstre
             proxy_set_header Connection "";
         }}
     }}""")
+
+
+def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstream):
+    front = pooled_front(gantry, tmp_path, f"127.0.0.1:{tcp_upstream.port}")
     try:
         before = tcp_upstream.stats()["connections"]
         conn = front.connection()
@@ -254,19 +259,7 @@ def test_keepalive_pool_reuses_upstream_connections(gantry, tmp_path, tcp_upstre
 def test_pooled_unix_connections_stay_in_step_across_heads_and_bodies(gantry, tmp_path, unix_upstream):
     # A head on a socket the proxy made goes out with its own send(2); after a request with a body
     # the connection's later heads queue behind NIO's writes instead. Either way, in order.
-    front = run_gantry(gantry, tmp_path, f"""
-    upstream app {{
-        server unix:{unix_upstream.unix_path};
-        keepalive 4;
-    }}
-    server {{
-        listen 127.0.0.1:PORT;
-        location / {{
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}""")
+    front = pooled_front(gantry, tmp_path, f"unix:{unix_upstream.unix_path}")
     try:
         before = unix_upstream.stats()["connections"]
         conn = front.connection()
